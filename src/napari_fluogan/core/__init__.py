@@ -1,0 +1,1 @@
+"""Pure numpy/torch core of napari-fluogan: never imports Qt or napari."""

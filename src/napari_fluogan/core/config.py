@@ -1,0 +1,216 @@
+"""The validated run configuration (:class:`FluoGANConfig`), with JSON round-trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FluoGANError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+ESTIMATORS = ("pathwise", "exact")
+CRITIC_INPUTS = ("fluctuation", "raw")
+
+
+def fwhm_from_na(emission_wavelength_nm: float, na: float) -> float:
+    """PSF FWHM in nm from the numerical aperture, as ``0.61 * lambda / NA`` (DESIGN 2)."""
+    return 0.61 * emission_wavelength_nm / na
+
+
+@dataclass
+class FluoGANConfig:
+    """Everything that defines a reconstruction, with units in the names.
+
+    Camera parameters (``alpha`` gain in ADU per photon, ``offset`` baseline in ADU,
+    ``sigma`` read noise in ADU) left as ``None`` are estimated from the stack.
+    Regularisation weights are relative to the data's mean photon level, so the
+    same values work on dim and bright stacks.
+    """
+
+    # optics and sampling
+    psf_fwhm_nm: float | None = 318.0
+    pixel_size_nm: float = 100.0
+    upsample: int = 4
+    na: float | None = None
+    emission_wavelength_nm: float | None = None
+    # camera (ADU); None = estimate from the data
+    alpha: float | None = None
+    offset: float | None = None
+    sigma: float | None = None
+    # region of interest on the camera grid: (y, x, height, width); None = whole frame
+    roi: tuple[int, int, int, int] | None = None
+    # objective
+    lambda1: float = 0.02
+    lambda2: float = 1.0
+    lambda_tv: float = 0.0
+    gamma: float = 1.0
+    use_critic: bool = True
+    adv_weight: float = 0.02
+    # optimisation
+    iterations: int = 1000
+    warm_start_iterations: int = 200
+    batch_size: int = 32
+    n_critic: int = 1
+    critic_lr: float = 2e-4
+    critic_channels: int = 32
+    critic_input: str = "fluctuation"
+    lambda_gp: float = 10.0
+    step_scale: float = 1.0
+    fista: bool = True
+    estimator: str = "pathwise"
+    # bookkeeping
+    snapshot_every: int = 50
+    device: str = "auto"
+    seed: int = 0
+    max_memory_gb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.roi is not None:
+            self.roi = tuple(int(v) for v in self.roi)  # type: ignore[assignment]
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Raise :class:`FluoGANError` with a clear message for any bad setting."""
+        if self.psf_fwhm_nm is None:
+            if self.na is None or self.emission_wavelength_nm is None:
+                raise FluoGANError(
+                    "Give the PSF FWHM in nm, or both the numerical aperture (NA) "
+                    "and the emission wavelength in nm."
+                )
+            _positive("NA", self.na)
+            _positive("emission wavelength (nm)", self.emission_wavelength_nm)
+        else:
+            _positive("PSF FWHM (nm)", self.psf_fwhm_nm)
+        _positive("pixel size (nm)", self.pixel_size_nm)
+        if not isinstance(self.upsample, int) or isinstance(self.upsample, bool):
+            raise FluoGANError(f"Upsampling L must be a whole number, got {self.upsample!r}.")
+        if not 1 <= self.upsample <= 8:
+            raise FluoGANError(
+                f"Upsampling L must be between 1 and 8, got {self.upsample}; 4 is a good start."
+            )
+        if self.alpha is not None:
+            _positive("gain alpha (ADU per photon)", self.alpha)
+        if self.sigma is not None:
+            _finite("read noise sigma (ADU)", self.sigma)
+            if self.sigma < 0:
+                raise FluoGANError(f"Read noise sigma must be >= 0 ADU, got {self.sigma}.")
+        if self.offset is not None:
+            _finite("camera offset (ADU)", self.offset)
+        if self.roi is not None:
+            if len(self.roi) != 4:
+                raise FluoGANError("The ROI must be four numbers: y x height width.")
+            y, x, h, w = self.roi
+            if y < 0 or x < 0:
+                raise FluoGANError(f"The ROI origin must not be negative, got y={y}, x={x}.")
+            if h < 4 or w < 4:
+                raise FluoGANError(f"The ROI must be at least 4 x 4 camera pixels, got {h} x {w}.")
+        for name in ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight", "lambda_gp"):
+            value = getattr(self, name)
+            _finite(name, value)
+            if value < 0:
+                raise FluoGANError(f"{name} must be >= 0, got {value}.")
+        if self.gamma == 0 and not self.use_critic:
+            raise FluoGANError(
+                "With gamma = 0 and the critic off there is nothing to fit: "
+                "set gamma > 0 or turn the critic on."
+            )
+        for name in ("iterations", "batch_size", "snapshot_every", "n_critic", "critic_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FluoGANError(f"{name} must be a whole number >= 1, got {value!r}.")
+        if not isinstance(self.warm_start_iterations, int) or self.warm_start_iterations < 0:
+            raise FluoGANError(
+                f"warm_start_iterations must be a whole number >= 0, got "
+                f"{self.warm_start_iterations!r}."
+            )
+        _positive("critic learning rate", self.critic_lr)
+        _positive("step scale", self.step_scale)
+        if self.step_scale > 1.9:
+            raise FluoGANError(
+                f"step_scale must be <= 1.9 (larger steps diverge), got {self.step_scale}."
+            )
+        if self.device not in DEVICES:
+            raise FluoGANError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}.")
+        if self.estimator not in ESTIMATORS:
+            raise FluoGANError(
+                f"estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}."
+            )
+        if self.critic_input not in CRITIC_INPUTS:
+            raise FluoGANError(
+                f"critic_input must be one of {', '.join(CRITIC_INPUTS)}, "
+                f"got {self.critic_input!r}."
+            )
+        if self.max_memory_gb is not None:
+            _positive("memory limit (GB)", self.max_memory_gb)
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def effective_psf_fwhm_nm(self) -> float:
+        """The PSF FWHM in nm, from the FWHM field or from NA and wavelength."""
+        if self.psf_fwhm_nm is not None:
+            return float(self.psf_fwhm_nm)
+        assert self.na is not None and self.emission_wavelength_nm is not None
+        return fwhm_from_na(self.emission_wavelength_nm, self.na)
+
+    @property
+    def fine_pixel_size_nm(self) -> float:
+        """Pixel size of the super-resolved grid in nm."""
+        return self.pixel_size_nm / self.upsample
+
+    def replace(self, **changes: Any) -> FluoGANConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    # -------------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["roi"] is not None:
+            data["roi"] = list(data["roi"])
+        return data
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise to JSON text; also write it to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FluoGANConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FluoGANError(f"Unknown configuration field(s): {', '.join(unknown)}.")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> FluoGANConfig:
+        """Load from JSON text or from a path to a JSON file."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            path = Path(text_or_path)
+            if not path.is_file():
+                raise FluoGANError(f"Configuration file not found: {path}.")
+            text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FluoGANError(f"The configuration is not valid JSON ({exc.msg}).") from None
+        return cls.from_dict(data)
+
+
+def _finite(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise FluoGANError(f"{name} must be a finite number, got {value!r}.")
+
+
+def _positive(name: str, value: Any) -> None:
+    _finite(name, value)
+    if value <= 0:
+        raise FluoGANError(f"{name} must be > 0, got {value}.")

@@ -1,0 +1,180 @@
+"""The forward operator ``Psi = D H`` and the double-Poisson simulator (DESIGN 2).
+
+``H`` convolves with the PSF sampled on the fine grid (sum 1); ``D`` sums each
+L x L block, so photons are conserved. Both are fused into one strided convolution:
+for separable PSFs both are 1-D matrices applied along each axis (two batched
+matrix products); other PSFs use an FFT convolution. Inputs are batched:
+``(..., n1, n2) -> (..., m1, m2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .psf import PSF
+
+
+def conv_matrix(profile: np.ndarray, n_fine: int, upsample: int) -> np.ndarray:
+    """1-D ``D H`` as a dense (n_fine / L, n_fine) matrix: blur with ``profile`` (odd,
+    centred, zero outside the field) then sum blocks of L."""
+    k = profile.size
+    radius = k // 2
+    offsets = np.arange(n_fine)[:, None] - np.arange(n_fine)[None, :] + radius  # p - i + R
+    valid = (offsets >= 0) & (offsets < k)
+    h = np.where(valid, profile[np.clip(offsets, 0, k - 1)], 0.0)
+    return h.reshape(n_fine // upsample, upsample, n_fine).sum(axis=1)
+
+
+class PsiOperator:
+    """Blur then block-sum: maps fine-grid images to camera-grid images.
+
+    Separable PSFs (with ``profile_1d``) use two batched matrix products,
+    ``Psi X = A_y X A_x^T``; others use an FFT convolution with a cached OTF (zero
+    padded, so nothing wraps around) followed by the block sum.
+
+    Parameters
+    ----------
+    psf : PSF model (sampled at the fine pixel size ``pixel_size_nm / upsample``).
+    pixel_size_nm : camera pixel size.
+    upsample : L, fine pixels per camera pixel along each axis.
+    coarse_shape : (m1, m2) camera pixels of the region.
+    """
+
+    def __init__(
+        self,
+        psf: PSF,
+        pixel_size_nm: float,
+        upsample: int,
+        coarse_shape: tuple[int, int],
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.upsample = int(upsample)
+        self.coarse_shape = (int(coarse_shape[0]), int(coarse_shape[1]))
+        self.fine_shape = (self.coarse_shape[0] * upsample, self.coarse_shape[1] * upsample)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        fine_pixel_nm = pixel_size_nm / upsample
+        self.psf_kernel = psf.kernel(fine_pixel_nm)
+        profile = getattr(psf, "profile_1d", None)
+        self.separable = profile is not None
+        if self.separable:
+            g = np.asarray(profile(fine_pixel_nm), dtype=np.float64)
+            a_y = conv_matrix(g, self.fine_shape[0], self.upsample)
+            a_x = conv_matrix(g, self.fine_shape[1], self.upsample)
+            self._a_y = torch.as_tensor(a_y, dtype=dtype, device=device)
+            self._a_x = torch.as_tensor(a_x, dtype=dtype, device=device)
+        else:
+            k = self.psf_kernel.shape[0]
+            self._fft_shape = (self.fine_shape[0] + k - 1, self.fine_shape[1] + k - 1)
+            kernel = torch.as_tensor(self.psf_kernel, dtype=dtype, device=device)
+            self._otf = torch.fft.rfft2(kernel, s=self._fft_shape)
+            self._radius = k // 2
+
+    @property
+    def norm_sq(self) -> float:
+        """Upper bound of ``||Psi||^2`` (reached at zero frequency): L^2."""
+        return float(self.upsample**2)
+
+    # -- general (FFT) path -------------------------------------------------
+    def _conv_same(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        otf = self._otf.conj() if adjoint else self._otf
+        spectrum = torch.fft.rfft2(x, s=self._fft_shape)
+        full = torch.fft.irfft2(spectrum * otf, s=self._fft_shape)
+        r = self._radius
+        if adjoint:
+            # correlation = convolution with the flipped kernel: same crop after a shift
+            full = torch.roll(full, shifts=(2 * r, 2 * r), dims=(-2, -1))
+        return full[..., r : r + self.fine_shape[0], r : r + self.fine_shape[1]]
+
+    def _block_sum(self, x: torch.Tensor) -> torch.Tensor:
+        m1, m2 = self.coarse_shape
+        L = self.upsample
+        return x.reshape(*x.shape[:-2], m1, L, m2, L).sum(dim=(-3, -1))
+
+    def _block_expand(self, y: torch.Tensor) -> torch.Tensor:
+        L = self.upsample
+        return y.repeat_interleave(L, dim=-2).repeat_interleave(L, dim=-1)
+
+    # -- operator -------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``Psi x`` for x of shape (..., n1, n2)."""
+        if self.separable:
+            return self._a_y @ x @ self._a_x.T
+        return self._block_sum(self._conv_same(x, adjoint=False))
+
+    __call__ = forward
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Psi^T y`` for y of shape (..., m1, m2)."""
+        if self.separable:
+            return self._a_y.T @ y @ self._a_x
+        return self._conv_same(self._block_expand(y), adjoint=True)
+
+    def forward_squared(self, x: torch.Tensor) -> torch.Tensor:
+        """``sum_i Psi_ji^2 x_i``: the extra variance that fluctuations add (DESIGN 2)."""
+        if self.separable:
+            return self._a_y**2 @ x @ (self._a_x**2).T
+        # General path: one column at a time is fine, this is only for checks.
+        flat = x.reshape(-1, self.fine_shape[0] * self.fine_shape[1])
+        cols = self.forward(
+            torch.eye(flat.shape[1], dtype=x.dtype, device=x.device).reshape(-1, *self.fine_shape)
+        ).reshape(flat.shape[1], -1)
+        out = flat @ cols**2
+        return out.reshape(*x.shape[:-2], *self.coarse_shape)
+
+    def column(self, i: int) -> torch.Tensor:
+        """Column i of Psi (the camera image of one photon at fine pixel i)."""
+        e = torch.zeros(self.fine_shape, device=self.device, dtype=self.dtype)
+        e.view(-1)[i] = 1.0
+        return self.forward(e)
+
+
+def straight_through_poisson(
+    rate: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Poisson draw whose gradient is that of its mean (pathwise estimator, DESIGN 3)."""
+    rate_c = rate.clamp_min(0.0)
+    draw = torch.poisson(rate_c.detach(), generator=generator)
+    return rate_c + (draw - rate_c).detach()
+
+
+def simulate_photons(
+    psi: PsiOperator,
+    x: torch.Tensor,
+    b: torch.Tensor,
+    read_noise_photons: float,
+    n_frames: int,
+    generator: torch.Generator | None = None,
+    differentiable: bool = False,
+) -> torch.Tensor:
+    """Draw ``n_frames`` frames (photons) of the double-Poisson model.
+
+    ``Z ~ Poisson(x)``, ``Y = Poisson(Psi Z + b) + N(0, s^2)``. With
+    ``differentiable=True`` both Poisson layers are straight-through, so autograd
+    gives the pathwise gradient with respect to x and b.
+    """
+    rate = x.expand(n_frames, *x.shape[-2:])
+    if differentiable:
+        z = straight_through_poisson(rate, generator)
+        y = straight_through_poisson(psi(z) + b, generator)
+    else:
+        z = torch.poisson(rate.clamp_min(0.0), generator=generator)
+        y = torch.poisson((psi(z) + b).clamp_min(0.0), generator=generator)
+    if read_noise_photons > 0:
+        noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        y = y + read_noise_photons * noise
+    return y
+
+
+def expected_mean(psi: PsiOperator, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``E[Y] = Psi x + b`` (photons)."""
+    return psi(x) + b
+
+
+def expected_variance(
+    psi: PsiOperator, x: torch.Tensor, b: torch.Tensor, read_noise_photons: float
+) -> torch.Tensor:
+    """``Var[Y_j] = (Psi x + b)_j + sum_i Psi_ji^2 x_i + s^2`` (photons^2)."""
+    return psi(x) + b + psi.forward_squared(x) + read_noise_photons**2

@@ -1,0 +1,307 @@
+"""The FluoGAN optimisation loop, as a generator of :class:`Snapshot` s (DESIGN 2-4).
+
+Everything inside runs in *normalised* units: photons divided by ``c``, the mean
+photon level of the data. Step sizes come from Lipschitz constants, and the
+regularisation weights are relative to that scale, so the same defaults work on
+0.4 and on 2000 photons per pixel per frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .calibrate import estimate_camera
+from .config import FluoGANConfig
+from .critic import Critic, critic_loss
+from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
+from .estimators import exact_gradient, pathwise_gradient
+from .physics import PsiOperator, simulate_photons
+from .psf import GaussianPSF
+from .stack import Stack, crop_roi, to_photons, validate_frames
+
+LIVE_KEYS = ("lambda1", "lambda2", "gamma", "adv_weight")
+
+
+@dataclass
+class Snapshot:
+    """State of a run: ``x`` (fine grid) and ``b`` (camera grid) in photons per frame."""
+
+    iteration: int
+    x: np.ndarray
+    b: np.ndarray
+    losses: dict[str, float]
+    elapsed: float
+    config: FluoGANConfig
+    done: bool = False
+    info: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FluoGANError("device 'cuda' was asked for but no CUDA GPU is available; use 'auto'.")
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise FluoGANError("device 'mps' was asked for but is not available; use 'auto'.")
+    return torch.device(name)
+
+
+def prepare_photons(
+    stack: Stack | np.ndarray, config: FluoGANConfig
+) -> tuple[np.ndarray, FluoGANConfig]:
+    """Validate, crop to the ROI and convert to photons; fill in estimated camera values.
+
+    Returns the photon frames (T, h, w) and the config with ``alpha``, ``offset``
+    and ``sigma`` resolved (so that the saved config reproduces the run).
+    """
+    frames = stack.frames if isinstance(stack, Stack) else validate_frames(stack)
+    if config.alpha is None or config.offset is None or config.sigma is None:
+        est = estimate_camera(frames)
+        config = config.replace(
+            alpha=config.alpha if config.alpha is not None else est.alpha,
+            offset=config.offset if config.offset is not None else est.offset,
+            sigma=config.sigma if config.sigma is not None else est.sigma,
+        )
+    assert config.alpha is not None and config.offset is not None and config.sigma is not None
+    roi_frames = crop_roi(frames, config.roi)
+    photons = to_photons(roi_frames, config.alpha, config.offset)
+    if float(photons.mean()) <= 0:
+        raise FluoGANError(
+            "After subtracting the camera offset the stack holds no signal: the offset "
+            f"({config.offset:g} ADU) is too high; check the offset."
+        )
+    return photons, config
+
+
+def _laplacian_gradient(b: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``1/2 ||grad b||^2`` (forward differences, Neumann border)."""
+    g = torch.zeros_like(b)
+    dy = b[1:, :] - b[:-1, :]
+    dx = b[:, 1:] - b[:, :-1]
+    g[1:, :] += dy
+    g[:-1, :] -= dy
+    g[:, 1:] += dx
+    g[:, :-1] -= dx
+    return g
+
+
+class _Problem:
+    """Tensors and operators of one run (normalised units), shared by the loop steps."""
+
+    def __init__(self, photons: np.ndarray, config: FluoGANConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.frames = torch.as_tensor(photons, device=device)
+        self.n_frames, m1, m2 = self.frames.shape
+        self.mean_image = self.frames.mean(dim=0)
+        self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
+        variance = self.frames.var(dim=0).mean()
+        self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
+        self.read_noise = float(config.sigma or 0.0) / float(config.alpha or 1.0)
+        psf = GaussianPSF(config.effective_psf_fwhm_nm)
+        self.psi = PsiOperator(psf, config.pixel_size_nm, config.upsample, (m1, m2), device)
+        self.target = self.mean_image / self.scale  # normalised mean image
+        self.n_coarse = m1 * m2
+
+    def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.psi(x) + b - self.target
+
+    def critic_input(self, frames_ph: torch.Tensor, reference_ph: torch.Tensor) -> torch.Tensor:
+        return (frames_ph - reference_ph) / self.critic_scale
+
+
+def reconstruct_iter(
+    stack: Stack | np.ndarray,
+    config: FluoGANConfig,
+    live: MutableMapping[str, float] | None = None,
+) -> Iterator[Snapshot]:
+    """Run FluoGAN, yielding a :class:`Snapshot` every ``config.snapshot_every`` iterations.
+
+    ``stack`` holds raw frames (T, H, W) in ADU. ``live`` is an optional mapping
+    read at every iteration: values for ``lambda1``, ``lambda2``, ``gamma`` and
+    ``adv_weight`` replace the configured ones from the next iteration on, and a true
+    ``stop`` ends the run after the current iteration (with a final snapshot).
+    Closing the generator also stops the run. NaN or Inf raise
+    :class:`ReconstructionDiverged` carrying the last good snapshot.
+    """
+    photons, config = prepare_photons(stack, config)
+    device = resolve_device(config.device)
+    live = live if live is not None else {}
+    try:
+        yield from _run(photons, config, device, live)
+    except torch.OutOfMemoryError as exc:  # pragma: no cover - needs a GPU
+        raise OutOfMemory(
+            f"The device ran out of memory ({exc}); reduce the ROI, the upsampling L or "
+            "the batch size."
+        ) from None
+
+
+def _run(
+    photons: np.ndarray,
+    config: FluoGANConfig,
+    device: torch.device,
+    live: MutableMapping[str, float],
+) -> Iterator[Snapshot]:
+    start = time.perf_counter()
+    problem = _Problem(photons, config, device)
+    psi = problem.psi
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        critic = Critic(config.critic_channels)
+    critic = critic.to(device)
+    optimiser = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9))
+
+    # Initialisation from the mean image: b a low constant, x its back-projection.
+    target = problem.target
+    b = torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05).clamp_min(0)))
+    x = (psi.adjoint(target - b) / psi.norm_sq).clamp_min(0.0)
+    x_prev = x.clone()
+    momentum_t = 1.0
+    losses: dict[str, torch.Tensor] = {}
+    last_good: Snapshot | None = None
+
+    def params() -> dict[str, float]:
+        return {k: float(live.get(k, getattr(config, k))) for k in LIVE_KEYS}
+
+    def snapshot(iteration: int, done: bool) -> Snapshot:
+        nonlocal last_good
+        x_np = (x * problem.scale).cpu().numpy()
+        b_np = (b * problem.scale).cpu().numpy()
+        values = {k: float(v) for k, v in losses.items()}
+        if not (np.isfinite(x_np).all() and np.isfinite(b_np).all()):
+            raise ReconstructionDiverged(
+                f"The reconstruction diverged (NaN or Inf) at iteration {iteration}; lower "
+                "step_scale or adv_weight, or check the camera gain and offset. The last good "
+                "result is kept.",
+                last_good,
+            )
+        snap = Snapshot(
+            iteration,
+            x_np,
+            b_np,
+            values,
+            time.perf_counter() - start,
+            config,
+            done,
+            {"photons_per_pixel": problem.scale, "critic_scale": problem.critic_scale},
+        )
+        last_good = snap
+        return snap
+
+    yield snapshot(0, False)
+    use_critic = config.use_critic
+    for it in range(1, config.iterations + 1):
+        p = params()
+        gamma = p["gamma"]
+        critic_on = use_critic and it > config.warm_start_iterations
+        lipschitz_x = gamma * psi.norm_sq if gamma > 0 else psi.norm_sq
+        tau_x = config.step_scale / lipschitz_x
+        tau_b = config.step_scale / ((gamma if gamma > 0 else 1.0) + 8.0 * p["lambda2"])
+
+        if critic_on:
+            x_ph, b_ph = x * problem.scale, b * problem.scale
+            expectation = problem.psi(x_ph) + b_ph
+            for _ in range(config.n_critic):
+                idx = torch.randint(
+                    problem.n_frames, (config.batch_size,), generator=gen, device=device
+                )
+                real = problem.frames[idx]
+                with torch.no_grad():
+                    fake = simulate_photons(
+                        psi, x_ph, b_ph, problem.read_noise, config.batch_size, gen
+                    )
+                if config.critic_input == "fluctuation":
+                    real_in = problem.critic_input(real, problem.mean_image)
+                    fake_in = problem.critic_input(fake, expectation)
+                else:
+                    level = torch.tensor(problem.scale, device=device)
+                    real_in = problem.critic_input(real, level)
+                    fake_in = problem.critic_input(fake, level)
+                loss_d, w_dist = critic_loss(critic, real_in, fake_in, config.lambda_gp, gen)
+                optimiser.zero_grad(set_to_none=True)
+                loss_d.backward()
+                optimiser.step()
+            losses["critic"] = loss_d.detach()
+            losses["w_distance"] = w_dist
+
+            reference = (
+                expectation.detach()
+                if config.critic_input == "fluctuation"
+                else (torch.tensor(problem.scale, device=device))
+            )
+
+            def score_fn(frames: torch.Tensor, reference: torch.Tensor = reference) -> torch.Tensor:
+                return critic(problem.critic_input(frames, reference))
+
+            estimator = exact_gradient if config.estimator == "exact" else pathwise_gradient
+            for prm in critic.parameters():
+                prm.requires_grad_(False)
+            gx_ph, gb_ph = estimator(
+                psi, score_fn, x_ph, b_ph, problem.read_noise, config.batch_size, gen
+            )
+            for prm in critic.parameters():
+                prm.requires_grad_(True)
+            # d/dx_norm of -W E[D], W = adv_weight sqrt(n) s / c  (scale and size free)
+            adv = p["adv_weight"] * math.sqrt(problem.n_coarse) * problem.critic_scale
+            adv_x, adv_b = -adv * gx_ph, -adv * gb_ph
+        else:
+            adv_x = adv_b = None
+
+        # Proximal gradient step on x (FISTA momentum with adaptive restart).
+        y = x + ((momentum_t - 1.0) / _next_t(momentum_t)) * (x - x_prev) if config.fista else x
+        grad_x = gamma * psi.adjoint(problem.residual(y, b)) if gamma > 0 else torch.zeros_like(x)
+        if adv_x is not None:
+            grad_x = grad_x + adv_x
+        x_new = torch.relu(y - tau_x * grad_x - tau_x * p["lambda1"])
+        if config.fista:
+            restart = float(((y - x_new) * (x_new - x)).sum()) > 0
+            momentum_t = 1.0 if restart else _next_t(momentum_t)
+        x_prev, x = x, x_new
+
+        # Projected gradient step on b (smooth background, b >= 0).
+        residual = problem.residual(x, b)
+        grad_b = gamma * residual + p["lambda2"] * _laplacian_gradient(b)
+        if adv_b is not None:
+            grad_b = grad_b + adv_b
+        b = torch.relu(b - tau_b * grad_b)
+
+        losses["data"] = 0.5 * gamma * (residual**2).mean()
+        losses["l1"] = p["lambda1"] * x.sum() / problem.n_coarse
+        if live.get("stop"):
+            yield snapshot(it, True)
+            return
+        if it % config.snapshot_every == 0 or it == config.iterations:
+            yield snapshot(it, it == config.iterations)
+
+
+def _next_t(t: float) -> float:
+    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+
+
+def reconstruct(
+    stack: Stack | np.ndarray,
+    config: FluoGANConfig,
+    live: MutableMapping[str, float] | None = None,
+) -> Snapshot:
+    """Run :func:`reconstruct_iter` to the end and return the final snapshot."""
+    last = None
+    for last in reconstruct_iter(stack, config, live):
+        pass
+    assert last is not None
+    return last
