@@ -194,12 +194,14 @@ def _reconstruct(args: argparse.Namespace) -> int:
     progress = None
     last = None
     try:
-        if not args.quiet:
-            from tqdm import tqdm
-
-            progress = tqdm(total=config.iterations, unit="it", desc="FluoGAN", file=sys.stderr)
         for snap in reconstruct_iter(stack, config):
             last = snap
+            if progress is None and not args.quiet:
+                # created after the first snapshot, so input errors print alone
+                from tqdm import tqdm
+
+                progress = tqdm(total=config.iterations, unit="it", desc="FluoGAN",
+                                file=sys.stderr)
             if progress is not None:
                 progress.update(snap.iteration - progress.n)
                 progress.set_postfix({k: f"{v:.3g}" for k, v in snap.losses.items()})

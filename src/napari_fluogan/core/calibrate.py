@@ -12,9 +12,10 @@ Method (photon-transfer curve, corrected for fluctuations):
    ``mu``, extrapolated to lag 0 with the diagonal neighbour (Gaussian-shaped
    correlation), is subtracted from the variance slope. Slopes come from a weighted
    fit of per-bin medians over mean-intensity quantile bins (robust to outliers).
-3. ``offset``: the mode of the values of the darkest pixels, where most frames
-   hold zero photons (this needs a dark region with below about one photon per frame,
-   which fluorescence stacks usually have).
+3. ``offset``: in the darkest pixels (background only, plain Poisson) the third
+   cumulant is ``kappa3 = alpha^3 * lambda`` while Gaussian read noise adds none,
+   so ``offset = mu - kappa3 / alpha^2`` (median over the darkest 5 % of pixels).
+   When that is not usable (too few frames, negative), the mode of their values.
 4. ``sigma^2 = median(v - alpha * (mu - offset))`` over the darkest pixels, where
    the fluctuation excess is negligible.
 
@@ -111,9 +112,12 @@ def estimate_camera(frames: np.ndarray, dark_fraction: float = 0.05) -> CameraCa
     flat_mu = mu.ravel()
     n_dark = max(10, int(dark_fraction * flat_mu.size))
     dark = np.argsort(flat_mu)[:n_dark]
-    dark_values = y.reshape(y.shape[0], -1)[:, dark].ravel()
-    offset = _mode(dark_values)
-    offset = min(offset, float(flat_mu[dark].mean()))
+    dark_frames = y.reshape(y.shape[0], -1)[:, dark]
+    centred = dark_frames - dark_frames.mean(axis=0)
+    kappa3 = (centred**3).mean(axis=0)
+    offset = float(np.median(flat_mu[dark] - kappa3 / alpha**2))
+    if not np.isfinite(offset) or offset > float(np.median(flat_mu[dark])):
+        offset = min(_mode(dark_frames.ravel()), float(flat_mu[dark].mean()))
     sigma_sq = float(np.median(v.ravel()[dark] - alpha * (flat_mu[dark] - offset)))
     sigma = float(np.sqrt(max(sigma_sq, 0.0)))
     return CameraCalibration(alpha=float(alpha), offset=float(offset), sigma=sigma)

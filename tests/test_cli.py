@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_fluogan.cli import main
+from napari_fluogan.io import read_stack, read_tiff
+
+
+@pytest.fixture
+def sim_stack(tmp_path):
+    path = tmp_path / "lp.tif"
+    assert main(["simulate", "--out", str(path), "--frames", "40", "--seed", "1"]) == 0
+    return path
+
+
+def test_simulate_writes_stack_and_truth(sim_stack):
+    stack = read_stack(sim_stack)
+    assert stack.frames.shape[0] == 40 and stack.frames.dtype == np.uint16
+    assert stack.pixel_size_nm == pytest.approx(100.0)
+    truth, _, truth_px = read_tiff(sim_stack.with_name("lp_truth.tif"))
+    assert truth.shape == (stack.frames.shape[1] * 4, stack.frames.shape[2] * 4)
+    assert truth_px == pytest.approx(25.0)
+
+
+def test_reconstruct_writes_results_with_metadata(sim_stack, tmp_path):
+    out = tmp_path / "res"
+    code = main(["reconstruct", str(sim_stack), "--psf-fwhm-nm", "318", "--upsample", "2",
+                 "--roi", "2", "3", "16", "20", "--alpha", "2", "--offset", "100",
+                 "--sigma", "2", "--iterations", "6", "--no-critic", "--out", str(out),
+                 "--quiet"])
+    assert code == 0
+    x, _, x_px = read_tiff(out / "x.tif")
+    b, _, b_px = read_tiff(out / "b.tif")
+    assert x.shape == (32, 40) and x.dtype == np.float32
+    assert b.shape == (16, 20)
+    assert x_px == pytest.approx(50.0) and b_px == pytest.approx(100.0)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["roi"] == [2, 3, 16, 20] and cfg["iterations"] == 6
+    # the saved config reproduces the run
+    out2 = tmp_path / "res2"
+    assert main(["reconstruct", str(sim_stack), "--config", str(out / "config.json"),
+                 "--out", str(out2), "--quiet"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(out2 / "x.tif"), x)
+
+
+def _error_of(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, sim_stack, capsys):
+    out = str(tmp_path / "o")
+    common = ["--out", out, "--iterations", "2", "--no-critic"]
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    fake_tif = tmp_path / "fake.tif"
+    fake_tif.write_bytes(b"this is not a tiff")
+    image2d = tmp_path / "image.tif"
+    tifffile.imwrite(image2d, np.ones((20, 20), np.uint16))
+    single = tmp_path / "single.tif"
+    tifffile.imwrite(single, np.ones((1, 20, 20), np.uint16))
+    nan = tmp_path / "nan.tif"
+    data = np.ones((5, 20, 20), np.float32)
+    data[2, 3, 4] = np.nan
+    tifffile.imwrite(nan, data)
+    nopix = tmp_path / "nopix.tif"
+    tifffile.imwrite(nopix, np.random.default_rng(0).poisson(5, (5, 20, 20)).astype(np.uint16))
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{")
+    cases = {
+        "not found": ["reconstruct", str(tmp_path / "missing.tif"), *common],
+        "not a TIFF": ["reconstruct", str(text), *common],
+        "Cannot read": ["reconstruct", str(fake_tif), *common],
+        "single 2-D image": ["reconstruct", str(image2d), "--pixel-size-nm", "100", *common],
+        "at least 2": ["reconstruct", str(single), "--pixel-size-nm", "100", *common],
+        "NaN": ["reconstruct", str(nan), "--pixel-size-nm", "100", *common],
+        "outside": ["reconstruct", str(sim_stack), "--roi", "0", "0", "500", "10", *common],
+        "between 1 and 8": ["reconstruct", str(sim_stack), "--upsample", "0", *common],
+        "FWHM": ["reconstruct", str(sim_stack), "--psf-fwhm-nm", "-1", *common],
+        "pixel size": ["reconstruct", str(nopix), *common],
+        "JSON": ["reconstruct", str(sim_stack), "--config", str(bad_json), *common],
+        "invalid float": ["reconstruct", str(sim_stack), "--alpha", "abc", *common],
+        "alpha": ["reconstruct", str(sim_stack), "--alpha", "0", *common],
+        "required": ["reconstruct", str(sim_stack)],
+        "frames": ["simulate", "--out", str(tmp_path / "s.tif"), "--frames", "0"],
+        ".tif": ["simulate", "--out", str(tmp_path / "s.png")],
+    }
+    for words, argv in cases.items():
+        err = _error_of(argv, capsys)
+        assert words in err, (words, err)
+
+
+def test_console_script_help_and_error():
+    result = subprocess.run([sys.executable, "-m", "napari_fluogan.cli", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "reconstruct" in result.stdout and "simulate" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "napari_fluogan.cli", "reconstruct",
+                             "missing.tif", "--out", "x"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("fluogan: error:")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_fluogan.core.physics import (
+    PsiOperator,
+    expected_mean,
+    expected_variance,
+    simulate_photons,
+)
+from napari_fluogan.core.psf import AiryPSF, GaussianPSF, measure_fwhm_px
+
+
+class ExplicitKernel:
+    """A non-separable PSF given as an array (takes the FFT path)."""
+
+    def __init__(self, kernel: np.ndarray) -> None:
+        self._k = kernel
+
+    def kernel(self, pixel_size_nm: float) -> np.ndarray:
+        return self._k
+
+
+@pytest.mark.parametrize("upsample", [1, 2, 4, 8])
+@pytest.mark.parametrize("psf", [GaussianPSF(318.0), AiryPSF.with_fwhm(318.0)])
+def test_adjointness(psf, upsample):
+    psi = PsiOperator(psf, 100.0, upsample, (7, 9))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 7 * upsample, 9 * upsample, generator=gen, dtype=torch.float32)
+    y = torch.rand(3, 7, 9, generator=gen)
+    lhs = (psi(x) * y).sum().item()
+    rhs = (x * psi.adjoint(y)).sum().item()
+    assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+def test_separable_and_fft_paths_agree():
+    gaussian = GaussianPSF(318.0)
+    sep = PsiOperator(gaussian, 100.0, 4, (10, 8))
+    fft = PsiOperator(ExplicitKernel(gaussian.kernel(25.0)), 100.0, 4, (10, 8))
+    assert sep.separable and not fft.separable
+    x = torch.rand(2, 40, 32)
+    y = torch.rand(2, 10, 8)
+    assert torch.allclose(sep(x), fft(x), atol=1e-5)
+    assert torch.allclose(sep.adjoint(y), fft.adjoint(y), atol=1e-5)
+    assert torch.allclose(sep.forward_squared(x), fft.forward_squared(x), atol=1e-5)
+
+
+def test_photon_conservation_and_column_sums():
+    psi = PsiOperator(GaussianPSF(318.0), 100.0, 4, (16, 16))
+    x = torch.zeros(64, 64)
+    x[24:40, 24:40] = torch.rand(16, 16)  # farther than the PSF radius from the border
+    assert psi(x).sum().item() == pytest.approx(x.sum().item(), rel=1e-5)
+    col_sums = psi.adjoint(torch.ones(16, 16))
+    assert col_sums[32, 32].item() == pytest.approx(1.0, abs=1e-5)  # interior
+    assert col_sums[0, 0].item() < 0.5  # photons near the border leave the field
+    assert col_sums.max().item() <= 1.0 + 1e-5
+
+
+def test_norm_bound_holds():
+    psi = PsiOperator(GaussianPSF(250.0), 100.0, 4, (12, 12))
+    x = torch.randn(48, 48)
+    for _ in range(50):  # power iteration on Psi^T Psi
+        x = psi.adjoint(psi(x))
+        x = x / x.norm()
+    largest = (psi(x).norm() ** 2).item()
+    assert largest <= psi.norm_sq * (1 + 1e-4)
+    assert largest > 0.8 * psi.norm_sq  # nearly tight (DC passes; borders lose a little)
+
+
+@pytest.mark.parametrize("fwhm_nm,pixel_nm", [(318.0, 25.0), (250.0, 10.0), (300.0, 50.0)])
+def test_sampled_gaussian_fwhm(fwhm_nm, pixel_nm):
+    k = GaussianPSF(fwhm_nm).kernel(pixel_nm)
+    assert k.sum() == pytest.approx(1.0, abs=1e-5)
+    assert measure_fwhm_px(k) * pixel_nm == pytest.approx(fwhm_nm, rel=0.03)
+
+
+def test_airy_fwhm_matches_request():
+    psf = AiryPSF.with_fwhm(318.0)
+    k = psf.kernel(10.0)
+    assert measure_fwhm_px(k) * 10.0 == pytest.approx(318.0, rel=0.05)
+    assert k.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_double_poisson_moments_match_closed_form():
+    # A narrow PSF makes the fluctuation term large enough to see clearly.
+    psi = PsiOperator(GaussianPSF(120.0), 100.0, 2, (6, 6))
+    gen = torch.Generator().manual_seed(3)
+    x = torch.zeros(12, 12)
+    x[3:9, 5:7] = 3.0
+    b = torch.full((6, 6), 0.5)
+    s = 0.7
+    frames = simulate_photons(psi, x, b, s, 40000, gen)
+    mean = frames.mean(0)
+    var = frames.var(0)
+    assert torch.allclose(mean, expected_mean(psi, x, b), rtol=0.03, atol=0.02)
+    expected = expected_variance(psi, x, b, s)
+    assert torch.allclose(var, expected, rtol=0.05, atol=0.03)
+    # the fluctuation term is really there: plain Poisson variance is clearly lower
+    plain = psi(x) + b + s**2
+    excess = psi.forward_squared(x)
+    assert excess.max() > 0.1 * plain.max()
+    assert (var - expected).abs().mean() < 0.3 * (var - plain).abs().mean()

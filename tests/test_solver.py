@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+
+from napari_fluogan import FluoGANConfig, ReconstructionDiverged, reconstruct, reconstruct_iter
+from napari_fluogan.core.psf import GaussianPSF
+from napari_fluogan.core.simulate import simulate_stack
+
+from .conftest import small_truth
+
+
+def _config(stack, **changes):
+    base = dict(alpha=stack["alpha"], offset=stack["offset"], sigma=stack["sigma"],
+                iterations=30, snapshot_every=10, batch_size=8, critic_channels=8,
+                warm_start_iterations=10, device="cpu")
+    base.update(changes)
+    return FluoGANConfig(**base)
+
+
+def test_l2_mode_fits_the_mean_image(small_stack):
+    cfg = _config(small_stack, use_critic=False, iterations=60)
+    snaps = list(reconstruct_iter(small_stack["frames"], cfg))
+    assert [s.iteration for s in snaps] == [0, 10, 20, 30, 40, 50, 60]
+    assert snaps[-1].done and not snaps[0].done
+    last = snaps[-1]
+    assert last.x.shape == (48, 48) and last.b.shape == (12, 12)
+    assert last.x.min() >= 0 and last.b.min() >= 0
+    assert last.losses["data"] < snaps[1].losses["data"]
+    # photons are accounted for: model mean matches the data mean within 10 %
+    photons = (small_stack["frames"] - 100.0) / 2.0
+    assert last.x.sum() + last.b.sum() == pytest.approx(photons.mean(0).sum(), rel=0.1)
+    # the structure is where the truth has it
+    corr = np.corrcoef(last.x.ravel(), small_stack["truth"].ravel())[0, 1]
+    first_corr = np.corrcoef(snaps[0].x.ravel(), small_stack["truth"].ravel())[0, 1]
+    assert corr > first_corr + 0.03  # sharper than the back-projected mean image
+
+
+def test_full_gan_runs_and_is_deterministic(small_stack):
+    cfg = _config(small_stack, use_critic=True, seed=3)
+    a = reconstruct(small_stack["frames"], cfg)
+    b = reconstruct(small_stack["frames"], cfg)
+    assert np.isfinite(a.x).all() and np.isfinite(a.b).all()
+    assert {"critic", "w_distance", "data"} <= set(a.losses)
+    np.testing.assert_array_equal(a.x, b.x)
+    c = reconstruct(small_stack["frames"], cfg.replace(seed=4))
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_pure_adversarial_mode_runs(small_stack):
+    cfg = _config(small_stack, gamma=0.0, use_critic=True, warm_start_iterations=0)
+    snap = reconstruct(small_stack["frames"], cfg)
+    assert np.isfinite(snap.x).all() and snap.losses["data"] == 0.0
+
+
+def test_exact_estimator_mode_runs_on_tiny_problem(small_stack):
+    frames = small_stack["frames"][:, :6, :6]
+    cfg = _config(small_stack, estimator="exact", upsample=1, iterations=3,
+                  warm_start_iterations=0, snapshot_every=1, batch_size=4)
+    snap = reconstruct(frames, cfg)
+    assert snap.x.shape == (6, 6) and np.isfinite(snap.x).all()
+
+
+def test_stop_between_iterations_and_live_lambda(small_stack):
+    live: dict = {}
+    cfg = _config(small_stack, use_critic=False, iterations=1000, snapshot_every=5)
+    gen = reconstruct_iter(small_stack["frames"], cfg, live)
+    first = next(gen)
+    before = next(gen)
+    live["lambda1"] = 50.0  # a huge sparsity weight empties x
+    after = next(gen)
+    assert after.x.sum() < 0.2 * before.x.sum()
+    live["stop"] = True
+    final = next(gen)
+    assert final.done and final.iteration == after.iteration + 1
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert first.iteration == 0
+
+
+def test_divergence_keeps_last_good_snapshot(small_stack):
+    live: dict = {}
+    cfg = _config(small_stack, use_critic=False, iterations=100, snapshot_every=5)
+    gen = reconstruct_iter(small_stack["frames"], cfg, live)
+    next(gen)
+    good = next(gen)
+    live["lambda1"] = float("nan")
+    with pytest.raises(ReconstructionDiverged, match="diverged") as info:
+        next(gen)
+    assert info.value.last_snapshot is good
+    assert np.isfinite(info.value.last_snapshot.x).all()
+
+
+@pytest.mark.parametrize("level", [0.4, 2000.0])
+def test_same_defaults_work_dim_and_bright(level):
+    # mean photon levels of 0.4 and 2000 per pixel per frame, default settings
+    truth = small_truth(level=1.0)
+    scale = level / (truth.sum() / 144)
+    frames = simulate_stack(truth * scale, GaussianPSF(318.0), 100.0, 4, 40,
+                            background_photons=0.1 * level, seed=2)
+    cfg = FluoGANConfig(alpha=1.0, offset=0.0, sigma=0.0, iterations=40,
+                        warm_start_iterations=20, batch_size=8, critic_channels=8,
+                        snapshot_every=10, device="cpu")
+    snaps = list(reconstruct_iter(frames, cfg))
+    last = snaps[-1]
+    assert np.isfinite(last.x).all() and np.isfinite(last.b).all()
+    model_total = last.x.sum() + last.b.sum()
+    assert model_total == pytest.approx(frames.mean(0).sum(), rel=0.15)
+
+
+def test_camera_values_are_estimated_when_missing(small_stack):
+    cfg = FluoGANConfig(use_critic=False, iterations=2, snapshot_every=1)
+    snap = reconstruct(small_stack["frames"], cfg)
+    assert snap.config.alpha == pytest.approx(2.0, rel=0.25)
+    assert snap.config.offset is not None and snap.config.sigma is not None
