@@ -56,9 +56,10 @@ class FluoGANConfig:
     batch_size: int = 32
     n_critic: int = 1
     critic_lr: float = 2e-4
-    critic_channels: int = 32
+    critic_channels: int = 16
     critic_input: str = "fluctuation"
     lambda_gp: float = 10.0
+    gp_every: int = 4
     step_scale: float = 1.0
     fista: bool = True
     estimator: str = "pathwise"
@@ -120,7 +121,14 @@ class FluoGANConfig:
                 "With gamma = 0 and the critic off there is nothing to fit: "
                 "set gamma > 0 or turn the critic on."
             )
-        for name in ("iterations", "batch_size", "snapshot_every", "n_critic", "critic_channels"):
+        for name in (
+            "iterations",
+            "batch_size",
+            "snapshot_every",
+            "n_critic",
+            "critic_channels",
+            "gp_every",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise FluoGANError(f"{name} must be a whole number >= 1, got {value!r}.")

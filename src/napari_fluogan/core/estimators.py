@@ -16,6 +16,32 @@ from .physics import PsiOperator, simulate_photons
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def sample_differentiable(
+    psi: PsiOperator,
+    x: torch.Tensor,
+    b: torch.Tensor,
+    read_noise_photons: float,
+    n_samples: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Straight-through frames and the leaf tensors (x, b) they depend on."""
+    x = x.detach().requires_grad_(True)
+    b = b.detach().requires_grad_(True)
+    frames = simulate_photons(
+        psi, x, b, read_noise_photons, n_samples, generator, differentiable=True
+    )
+    return frames, x, b
+
+
+def pathwise_from_frames(
+    score_fn: ScoreFn, frames: torch.Tensor, x: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pathwise gradient of the mean score over straight-through ``frames``."""
+    expectation = score_fn(frames).mean()
+    grad_x, grad_b = torch.autograd.grad(expectation, (x, b))
+    return grad_x, grad_b
+
+
 def pathwise_gradient(
     psi: PsiOperator,
     score_fn: ScoreFn,
@@ -29,14 +55,10 @@ def pathwise_gradient(
 
     One backward pass; the first-order Taylor expansion of :func:`exact_gradient`.
     """
-    x = x.detach().requires_grad_(True)
-    b = b.detach().requires_grad_(True)
-    frames = simulate_photons(
-        psi, x, b, read_noise_photons, n_samples, generator, differentiable=True
+    frames, x_leaf, b_leaf = sample_differentiable(
+        psi, x, b, read_noise_photons, n_samples, generator
     )
-    expectation = score_fn(frames).mean()
-    grad_x, grad_b = torch.autograd.grad(expectation, (x, b))
-    return grad_x, grad_b
+    return pathwise_from_frames(score_fn, frames, x_leaf, b_leaf)
 
 
 @torch.no_grad()

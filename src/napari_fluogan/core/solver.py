@@ -20,7 +20,8 @@ from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
-from .estimators import exact_gradient, pathwise_gradient
+from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
+from .memory import check_memory
 from .physics import PsiOperator, simulate_photons
 from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
@@ -124,6 +125,83 @@ class _Problem:
         return (frames_ph - reference_ph) / self.critic_scale
 
 
+class _Adversary:
+    """The critic, its optimiser, and the adversarial gradient for the generator step."""
+
+    def __init__(self, problem: _Problem, config: FluoGANConfig, gen: torch.Generator) -> None:
+        self.problem = problem
+        self.config = config
+        self.gen = gen
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            critic = Critic(config.critic_channels)
+        self.critic = critic.to(problem.device)
+        self.optimiser = torch.optim.Adam(
+            self.critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9)
+        )
+        self.steps = 0
+
+    def _reference(self, expectation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What real and simulated frames are centred on before the critic sees them."""
+        if self.config.critic_input == "fluctuation":
+            return self.problem.mean_image, expectation
+        level = torch.full((), self.problem.scale, device=self.problem.device)
+        return level, level
+
+    def _critic_step(
+        self, fake: torch.Tensor, expectation: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        problem, config = self.problem, self.config
+        idx = torch.randint(
+            problem.n_frames, (config.batch_size,), generator=self.gen, device=problem.device
+        )
+        ref_real, ref_fake = self._reference(expectation)
+        real_in = problem.critic_input(problem.frames[idx], ref_real)
+        fake_in = problem.critic_input(fake, ref_fake)
+        # Lazy gradient penalty: every gp_every steps, weighted gp_every times.
+        gp_now = self.steps % config.gp_every == 0
+        lambda_gp = config.lambda_gp * config.gp_every if gp_now else 0.0
+        loss, w_distance = critic_loss(self.critic, real_in, fake_in, lambda_gp, self.gen)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        self.steps += 1
+        return {"critic": loss.detach(), "w_distance": w_distance}
+
+    def gradient(
+        self, x_ph: torch.Tensor, b_ph: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Train the critic ``n_critic`` steps, then d E[D(Y_sim)] / d(x, b) in photons."""
+        problem, config = self.problem, self.config
+        psi, noise, batch = problem.psi, problem.read_noise, config.batch_size
+        expectation = psi(x_ph) + b_ph
+        pathwise = config.estimator == "pathwise"
+        if pathwise:
+            frames, x_leaf, b_leaf = sample_differentiable(psi, x_ph, b_ph, noise, batch, self.gen)
+        losses: dict[str, torch.Tensor] = {}
+        for k in range(config.n_critic):
+            if pathwise and k == config.n_critic - 1:
+                fake = frames.detach()  # one sample serves the critic and the generator
+            else:
+                with torch.no_grad():
+                    fake = simulate_photons(psi, x_ph, b_ph, noise, batch, self.gen)
+            losses = self._critic_step(fake, expectation)
+        reference = self._reference(expectation)[1]
+
+        def score_fn(frames_ph: torch.Tensor) -> torch.Tensor:
+            return self.critic(problem.critic_input(frames_ph, reference))
+
+        self.critic.requires_grad_(False)
+        try:
+            if pathwise:
+                grad_x, grad_b = pathwise_from_frames(score_fn, frames, x_leaf, b_leaf)
+            else:
+                grad_x, grad_b = exact_gradient(psi, score_fn, x_ph, b_ph, noise, batch, self.gen)
+        finally:
+            self.critic.requires_grad_(True)
+        return grad_x, grad_b, losses
+
+
 def reconstruct_iter(
     stack: Stack | np.ndarray,
     config: FluoGANConfig,
@@ -140,13 +218,19 @@ def reconstruct_iter(
     """
     photons, config = prepare_photons(stack, config)
     device = resolve_device(config.device)
+    check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
+    kept: list[Snapshot] = []
     try:
-        yield from _run(photons, config, device, live)
-    except torch.OutOfMemoryError as exc:  # pragma: no cover - needs a GPU
+        for snap in _run(photons, config, device, live):
+            kept[:] = [snap]
+            yield snap
+    except torch.OutOfMemoryError:
         raise OutOfMemory(
-            f"The device ran out of memory ({exc}); reduce the ROI, the upsampling L or "
-            "the batch size."
+            "The device ran out of memory during the run; reduce the ROI, the upsampling L "
+            f"(now {config.upsample}) or the batch size (now {config.batch_size}). The last "
+            "result is kept.",
+            kept[0] if kept else None,
         ) from None
 
 
@@ -161,18 +245,14 @@ def _run(
     psi = problem.psi
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        critic = Critic(config.critic_channels)
-    critic = critic.to(device)
-    optimiser = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9))
+    adversary = _Adversary(problem, config, gen) if config.use_critic else None
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
     b = torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05).clamp_min(0)))
     x = (psi.adjoint(target - b) / psi.norm_sq).clamp_min(0.0)
     x_prev = x.clone()
-    momentum_t = 1.0
+    momentum_t = torch.ones((), device=device)
     losses: dict[str, torch.Tensor] = {}
     last_good: Snapshot | None = None
 
@@ -205,58 +285,18 @@ def _run(
         return snap
 
     yield snapshot(0, False)
-    use_critic = config.use_critic
     for it in range(1, config.iterations + 1):
         p = params()
         gamma = p["gamma"]
-        critic_on = use_critic and it > config.warm_start_iterations
+        critic_on = adversary is not None and it > config.warm_start_iterations
         lipschitz_x = gamma * psi.norm_sq if gamma > 0 else psi.norm_sq
         tau_x = config.step_scale / lipschitz_x
         tau_b = config.step_scale / ((gamma if gamma > 0 else 1.0) + 8.0 * p["lambda2"])
 
         if critic_on:
-            x_ph, b_ph = x * problem.scale, b * problem.scale
-            expectation = problem.psi(x_ph) + b_ph
-            for _ in range(config.n_critic):
-                idx = torch.randint(
-                    problem.n_frames, (config.batch_size,), generator=gen, device=device
-                )
-                real = problem.frames[idx]
-                with torch.no_grad():
-                    fake = simulate_photons(
-                        psi, x_ph, b_ph, problem.read_noise, config.batch_size, gen
-                    )
-                if config.critic_input == "fluctuation":
-                    real_in = problem.critic_input(real, problem.mean_image)
-                    fake_in = problem.critic_input(fake, expectation)
-                else:
-                    level = torch.tensor(problem.scale, device=device)
-                    real_in = problem.critic_input(real, level)
-                    fake_in = problem.critic_input(fake, level)
-                loss_d, w_dist = critic_loss(critic, real_in, fake_in, config.lambda_gp, gen)
-                optimiser.zero_grad(set_to_none=True)
-                loss_d.backward()
-                optimiser.step()
-            losses["critic"] = loss_d.detach()
-            losses["w_distance"] = w_dist
-
-            reference = (
-                expectation.detach()
-                if config.critic_input == "fluctuation"
-                else (torch.tensor(problem.scale, device=device))
-            )
-
-            def score_fn(frames: torch.Tensor, reference: torch.Tensor = reference) -> torch.Tensor:
-                return critic(problem.critic_input(frames, reference))
-
-            estimator = exact_gradient if config.estimator == "exact" else pathwise_gradient
-            for prm in critic.parameters():
-                prm.requires_grad_(False)
-            gx_ph, gb_ph = estimator(
-                psi, score_fn, x_ph, b_ph, problem.read_noise, config.batch_size, gen
-            )
-            for prm in critic.parameters():
-                prm.requires_grad_(True)
+            assert adversary is not None
+            gx_ph, gb_ph, critic_losses = adversary.gradient(x * problem.scale, b * problem.scale)
+            losses.update(critic_losses)
             # d/dx_norm of -W E[D], W = adv_weight sqrt(n) s / c  (scale and size free)
             adv = p["adv_weight"] * math.sqrt(problem.n_coarse) * problem.critic_scale
             adv_x, adv_b = -adv * gx_ph, -adv * gb_ph
@@ -264,14 +304,19 @@ def _run(
             adv_x = adv_b = None
 
         # Proximal gradient step on x (FISTA momentum with adaptive restart).
-        y = x + ((momentum_t - 1.0) / _next_t(momentum_t)) * (x - x_prev) if config.fista else x
+        if config.fista:
+            t_next = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * momentum_t**2))
+            y = x + ((momentum_t - 1.0) / t_next) * (x - x_prev)
+        else:
+            y = x
         grad_x = gamma * psi.adjoint(problem.residual(y, b)) if gamma > 0 else torch.zeros_like(x)
         if adv_x is not None:
             grad_x = grad_x + adv_x
         x_new = torch.relu(y - tau_x * grad_x - tau_x * p["lambda1"])
         if config.fista:
-            restart = float(((y - x_new) * (x_new - x)).sum()) > 0
-            momentum_t = 1.0 if restart else _next_t(momentum_t)
+            # adaptive restart, kept on the device (no synchronisation per iteration)
+            restart = ((y - x_new) * (x_new - x)).sum() > 0
+            momentum_t = torch.where(restart, torch.ones_like(t_next), t_next)
         x_prev, x = x, x_new
 
         # Projected gradient step on b (smooth background, b >= 0).
@@ -290,18 +335,14 @@ def _run(
             yield snapshot(it, it == config.iterations)
 
 
-def _next_t(t: float) -> float:
-    return 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-
-
 def reconstruct(
     stack: Stack | np.ndarray,
     config: FluoGANConfig,
     live: MutableMapping[str, float] | None = None,
 ) -> Snapshot:
     """Run :func:`reconstruct_iter` to the end and return the final snapshot."""
-    last = None
-    for last in reconstruct_iter(stack, config, live):
+    snapshots = reconstruct_iter(stack, config, live)
+    last = next(snapshots)
+    for last in snapshots:  # noqa: B007 - only the final snapshot is returned
         pass
-    assert last is not None
     return last
