@@ -12,6 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_quality import (
+    add_quality_commands,
+    add_simulate_options,
+    run_baseline_command,
+    run_metrics_command,
+    simulate_frames,
+)
 from .core.config import FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
 
@@ -87,10 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser(
         "simulate",
-        help="write a simulated line-pair stack (and its ground truth)",
-        description="Simulate the line-pair phantom (100 nm lines, separations 390-120 nm, "
-        "each with a control bar) with the double-Poisson model. Writes STACK.tif and "
-        "STACK_truth.tif (fine grid).",
+        help="write a simulated stack (and its ground truth)",
+        description="Simulate a phantom (default: line pairs of 100 nm lines, separations "
+        "390-120 nm, each with a control bar) with the engine's double-Poisson model or a "
+        "realistic blinking-emitter model (--model blinking). Writes STACK.tif and "
+        "STACK_truth.tif (fine grid, photons per frame).",
     )
     sim.add_argument("--out", type=Path, required=True, help="output stack (.tif)")
     sim.add_argument("--frames", type=int, default=500, help="number of frames T")
@@ -109,13 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--background",
         type=float,
-        default=1.0,
-        help="background photons per camera pixel per frame",
+        default=None,
+        help="background photons per camera pixel per frame (default 1; blinking model: "
+        "the regime's)",
     )
     sim.add_argument("--alpha", type=float, default=2.0, help="gain (ADU per photon)")
     sim.add_argument("--offset", type=float, default=100.0, help="baseline (ADU)")
     sim.add_argument("--sigma", type=float, default=2.0, help="read noise (ADU)")
     sim.add_argument("--seed", type=int, default=0, help="random seed")
+    add_simulate_options(sim)
+    add_quality_commands(sub)
     return parser
 
 
@@ -129,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "reconstruct":
             return _reconstruct(args)
+        if args.command == "baseline":
+            return run_baseline_command(args)
+        if args.command == "metrics":
+            return run_metrics_command(args)
         return _simulate(args)
     except FluoGANError as exc:
         _fail(str(exc))
@@ -200,8 +215,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 # created after the first snapshot, so input errors print alone
                 from tqdm import tqdm
 
-                progress = tqdm(total=config.iterations, unit="it", desc="FluoGAN",
-                                file=sys.stderr)
+                progress = tqdm(total=config.iterations, unit="it", desc="FluoGAN", file=sys.stderr)
             if progress is not None:
                 progress.update(snap.iteration - progress.n)
                 progress.set_postfix({k: f"{v:.3g}" for k, v in snap.losses.items()})
@@ -227,7 +241,6 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from .core.psf import AiryPSF, GaussianPSF
-    from .core.simulate import line_pair_phantom, simulate_stack
     from .io import write_image
 
     for name in ("frames", "upsample"):
@@ -236,32 +249,18 @@ def _simulate(args: argparse.Namespace) -> int:
     for name in ("psf_fwhm_nm", "pixel_size_nm", "alpha"):
         if not getattr(args, name) > 0:
             raise FluoGANError(f"--{name.replace('_', '-')} must be > 0.")
-    if args.brightness < 0 or args.background < 0 or args.sigma < 0:
+    if args.brightness < 0 or (args.background or 0) < 0 or args.sigma < 0:
         raise FluoGANError("--brightness, --background and --sigma must be >= 0.")
     out = Path(args.out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise FluoGANError("--out must name a .tif file.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    phantom = line_pair_phantom()
-    truth = phantom.render(args.pixel_size_nm, args.upsample) * args.brightness
     psf = (
         GaussianPSF(args.psf_fwhm_nm)
         if args.psf == "gaussian"
         else AiryPSF.with_fwhm(args.psf_fwhm_nm)
     )
-    frames = simulate_stack(
-        truth,
-        psf,
-        args.pixel_size_nm,
-        args.upsample,
-        args.frames,
-        args.background,
-        args.alpha,
-        args.offset,
-        args.sigma,
-        args.seed,
-    )
-    frames = np.clip(np.round(frames), 0, 65535).astype(np.uint16)
+    frames, truth = simulate_frames(args, psf)
     _write_stack(out, frames, args.pixel_size_nm)
     write_image(out.with_name(out.stem + "_truth.tif"), truth, args.pixel_size_nm / args.upsample)
     print(
