@@ -109,3 +109,12 @@ def test_console_script_help_and_error():
     assert result.returncode == 2
     assert result.stderr.strip().startswith("fluogan: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_demo_writes_results_and_table(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--frames", "12", "--iterations", "4", "--quiet"]) == 0
+    for name in ("stack.tif", "truth.tif", "x.tif", "b.tif", "config.json", "comparison.png"):
+        assert (out / name).is_file(), name
+    table = capsys.readouterr().out
+    assert "mean image" in table and "FluoGAN" in table and "390" in table and "120" in table
