@@ -50,6 +50,10 @@ class FluoGANConfig:
     gamma: float = 1.0
     use_critic: bool = True
     adv_weight: float = 0.02
+    # weight of the lagged cross-cumulant (second-order) data term; 0 = off (experimental:
+    # resolves finer pairs on simulations but splits control bars and beads real filaments)
+    cumulant_weight: float = 0.0
+    cumulant_lag: int = 1
     # optimisation
     iterations: int = 1000
     warm_start_iterations: int = 200
@@ -111,7 +115,15 @@ class FluoGANConfig:
                 raise FluoGANError(f"The ROI origin must not be negative, got y={y}, x={x}.")
             if h < 4 or w < 4:
                 raise FluoGANError(f"The ROI must be at least 4 x 4 camera pixels, got {h} x {w}.")
-        for name in ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight", "lambda_gp"):
+        for name in (
+            "lambda1",
+            "lambda2",
+            "lambda_tv",
+            "gamma",
+            "adv_weight",
+            "lambda_gp",
+            "cumulant_weight",
+        ):
             value = getattr(self, name)
             _finite(name, value)
             if value < 0:
@@ -128,6 +140,7 @@ class FluoGANConfig:
             "n_critic",
             "critic_channels",
             "gp_every",
+            "cumulant_lag",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

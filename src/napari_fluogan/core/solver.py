@@ -19,6 +19,7 @@ import torch
 from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
+from .cumulant import CumulantTerm
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
@@ -246,6 +247,17 @@ def _run(
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
     adversary = _Adversary(problem, config, gen) if config.use_critic else None
+    cumulant = None
+    if config.cumulant_weight > 0:
+        cumulant = CumulantTerm(
+            problem.frames,
+            GaussianPSF(config.effective_psf_fwhm_nm),
+            config.pixel_size_nm,
+            config.upsample,
+            config.cumulant_lag,
+        )
+        if not cumulant.active:  # no significant lagged correlation in the data
+            cumulant = None
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
@@ -279,7 +291,11 @@ def _run(
             time.perf_counter() - start,
             config,
             done,
-            {"photons_per_pixel": problem.scale, "critic_scale": problem.critic_scale},
+            {
+                "photons_per_pixel": problem.scale,
+                "critic_scale": problem.critic_scale,
+                "cumulant_z": cumulant.z_score if cumulant is not None else 0.0,
+            },
         )
         last_good = snap
         return snap
@@ -310,6 +326,12 @@ def _run(
         else:
             y = x
         grad_x = gamma * psi.adjoint(problem.residual(y, b)) if gamma > 0 else torch.zeros_like(x)
+        if cumulant is not None:
+            grad_c, losses["cumulant"] = cumulant.gradient(y)
+            grad_x = grad_x + config.cumulant_weight * grad_c
+            tau_x = config.step_scale / (
+                lipschitz_x + config.cumulant_weight * cumulant.lipschitz()
+            )
         if adv_x is not None:
             grad_x = grad_x + adv_x
         x_new = torch.relu(y - tau_x * grad_x - tau_x * p["lambda1"])
