@@ -104,8 +104,9 @@ def roi_from_vertices(vertices_px: np.ndarray, frame_shape: Sequence[int]) -> Ro
     v = np.asarray(vertices_px, dtype=float)[:, -2:]
     if v.size == 0 or not np.isfinite(v).all():
         raise FluoGANError("The ROI rectangle has no valid corners; draw it again.")
-    lo = np.floor(v.min(axis=0) + 0.5).astype(int)
-    hi = np.floor(v.max(axis=0) + 0.5).astype(int)
+    # Round off float noise first (0.95 / 0.1 is 9.4999...), then take pixel centres.
+    lo = np.floor(np.round(v.min(axis=0) + 0.5, 6)).astype(int)
+    hi = np.floor(np.round(v.max(axis=0) + 0.5, 6)).astype(int)
     height, width = int(frame_shape[-2]), int(frame_shape[-1])
     y0, x0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
     y1, x1 = min(int(hi[0]), height), min(int(hi[1]), width)
@@ -140,8 +141,8 @@ def roi_description(roi: Roi, pixel_size_nm: float | None, whole_frame: bool = F
     size = f"{roi.h} x {roi.w} camera px"
     if pixel_size_nm:
         size += f" ({roi.h * pixel_size_nm / 1000:.2f} x {roi.w * pixel_size_nm / 1000:.2f} µm)"
-    where = "whole frame" if whole_frame else f"at y={roi.y}, x={roi.x}"
-    return f"{size}, {where}"
+    where = ", whole frame" if whole_frame else f" at y={roi.y}, x={roi.x}"
+    return size + where
 
 
 def display_range(image: np.ndarray, upper_percentile: float = 99.9) -> tuple[float, float]:

@@ -20,9 +20,7 @@ SAMPLE_FRAMES = 200
 SAMPLE_CAMERA = {"alpha": 2.0, "offset": 100.0, "sigma": 2.0}
 
 
-def line_pair_stack(
-    n_frames: int = SAMPLE_FRAMES, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def line_pair_stack(n_frames: int = SAMPLE_FRAMES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Camera frames (T, H, W, uint16 ADU) and the fine-grid ground truth (photons).
 
     Four pairs of 100 nm lines (390, 300, 210 and 150 nm apart) with a solid control

@@ -1,0 +1,73 @@
+"""A small live plot of the losses, embedded in the dock (matplotlib's Qt canvas)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+# (loss key, legend, axis): "data" is the generator's L2 term on the mean image.
+CURVES = (
+    ("data", "data term (L2)", 0),
+    ("l1", "sparsity (λ1·|x|₁)", 0),
+    ("critic", "critic loss", 1),
+    ("w_distance", "Wasserstein estimate", 1),
+)
+
+
+class LossPlot(QWidget):
+    """Generator data term (log scale, top) and critic losses (bottom) against iteration."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure = Figure(figsize=(3.2, 2.6), dpi=80, layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.canvas.setMinimumHeight(180)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.axes = self.figure.subplots(2, 1, sharex=True)
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        self._lines: dict[str, object] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the curves (a new run starts)."""
+        self.history = {key: [] for key, _, _ in CURVES}
+        for ax in self.axes:
+            ax.clear()
+            ax.tick_params(labelsize=7)
+        self.axes[0].set_yscale("log")
+        self.axes[0].set_ylabel("generator", fontsize=8)
+        self.axes[1].set_ylabel("critic", fontsize=8)
+        self.axes[1].set_xlabel("iteration", fontsize=8)
+        self._lines = {}
+        for key, label, row in CURVES:
+            (line,) = self.axes[row].plot([], [], label=label, lw=1.2)
+            self._lines[key] = line
+        for ax in self.axes:
+            ax.legend(fontsize=6, loc="upper right")
+        self.canvas.draw_idle()
+
+    def add(self, iteration: int, losses: Mapping[str, float]) -> None:
+        """Append the losses of one snapshot and redraw."""
+        changed = False
+        for key, _, _ in CURVES:
+            value = losses.get(key)
+            if value is None or not np.isfinite(value):
+                continue
+            if key in ("data", "l1") and value <= 0:
+                continue
+            self.history[key].append((int(iteration), float(value)))
+            its, vals = zip(*self.history[key], strict=True)
+            self._lines[key].set_data(its, vals)  # type: ignore[attr-defined]
+            changed = True
+        if changed:
+            for ax in self.axes:
+                ax.relim()
+                ax.autoscale_view()
+            self.canvas.draw_idle()

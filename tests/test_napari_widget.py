@@ -1,0 +1,403 @@
+"""The FluoGAN dock widget in a real (headless) napari viewer.
+
+Runs are kept tiny: small ROIs, 10-30 iterations, the critic off except in one test.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from napari.layers import Image
+from napari.utils.notifications import notification_manager
+
+from napari_fluogan.napari import run as run_module
+from napari_fluogan.napari.geometry import LARGE_ROI_PX
+from napari_fluogan.napari.sample_data import make_line_pair_sample
+from napari_fluogan.napari.widget import FluoGANWidget
+
+RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def notes():
+    """Messages of the napari notifications shown during the test."""
+    seen: list[tuple[str, str]] = []
+
+    def record(event):
+        seen.append((str(event.severity), str(event.message)))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    """A viewer holding the sample data, and the widget docked in it."""
+    viewer = make_napari_viewer()
+    for data, kwargs, _ in make_line_pair_sample():
+        viewer.add_image(data, **kwargs)
+    widget = FluoGANWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="FluoGAN")
+    yield viewer, widget
+    widget.abort_run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
+
+
+def fast_settings(widget: FluoGANWidget, iterations: int = 20, every: int = 5) -> None:
+    """L2-only, few iterations, known camera (no estimation) and frequent snapshots."""
+    form = widget.form
+    form.use_critic.value = False
+    form.iterations.value = iterations
+    form.snapshot_every.value = every
+    form.device.value = "cpu"
+    for name, value in {"alpha": 2.0, "offset": 100.0, "sigma": 2.0}.items():
+        form.set_camera(name, value)
+
+
+def add_roi(viewer, widget, y0, x0, y1, x1, scale=(0.1, 0.1), translate=(0.0, 0.0)):
+    """A Shapes layer with one rectangle given in *its own* data coordinates."""
+    corners = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=float)
+    shapes = viewer.add_shapes(
+        [corners],
+        shape_type="rectangle",
+        name="roi",
+        scale=scale,
+        translate=translate,
+        units=("micrometer", "micrometer"),
+    )
+    widget.shapes_box.value = shapes
+    return shapes
+
+
+def wait_done(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
+
+
+def test_widget_offers_only_stacks_and_reads_metadata(viewer_widget):
+    viewer, widget = viewer_widget
+    names = [name for name, _ in widget._stack_choices()]
+    assert names == ["line pairs"]  # the 2-D ground truth is not offered
+    assert widget.layer_box.value is viewer.layers["line pairs"]
+    assert widget.form.pixel_size_nm.value == pytest.approx(100.0)
+    assert widget.form.psf_fwhm_nm.value == pytest.approx(318.0)
+    assert "200 frames of 43 x 48 px" in widget.layer_note.value
+    assert "43 x 48 camera px (4.30 x 4.80 µm), whole frame" in widget.roi_label.value
+
+
+def in_step_with(widget: FluoGANWidget):
+    """An engine that waits after each snapshot until the viewer has shown it, so
+    that a fast test run shows every snapshot (the widget otherwise skips to the
+    newest one when the engine is faster than the display)."""
+    real = run_module.reconstruct_iter
+
+    def engine(frames, config, live=None):
+        for k, snap in enumerate(real(frames, config, live=live), start=1):
+            yield snap
+            deadline = time.monotonic() + 20.0
+            while widget.snapshots_shown < k and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    return engine
+
+
+def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatch):
+    viewer, widget = viewer_widget
+    monkeypatch.setattr(run_module, "reconstruct_iter", in_step_with(widget))
+    fast_settings(widget, iterations=20, every=5)
+    add_roi(viewer, widget, 9.5, 9.5, 21.5, 21.5, scale=(0.1, 0.1))
+    versions: list[int] = []
+
+    def watch(event):
+        layer = event.value
+        if layer.name.endswith("FluoGAN x"):
+            layer.events.data.connect(lambda e: versions.append(1))
+
+    viewer.layers.events.inserted.connect(watch)
+    assert widget.run()
+    assert widget.running and not widget.run_button.enabled and widget.stop_button.enabled
+    assert widget.run() is False  # a second Run while running is refused
+    wait_done(qtbot, widget)
+
+    x = viewer.layers["line pairs FluoGAN x"]
+    b = viewer.layers["line pairs FluoGAN b"]
+    assert widget.snapshots_shown == 5  # iterations 0, 5, 10, 15, 20
+    assert len(versions) >= 4  # x updated live, not only at the end
+    assert x.data.shape == (48, 48) and b.data.shape == (12, 12)
+    assert x.data.dtype == np.float32 and np.isfinite(x.data).all() and x.data.max() > 0
+    lo, hi = x.contrast_limits
+    assert lo == pytest.approx(float(x.data.min())) and hi <= float(x.data.max()) + 1e-6
+    cfg = x.metadata["fluogan_config"]
+    assert cfg["roi"] == [10, 10, 12, 12] and cfg["iterations"] == 20
+    assert cfg["alpha"] == 2.0 and cfg["use_critic"] is False
+    assert x.metadata["pixel_size_nm"] == pytest.approx(25.0)
+    assert b.metadata["fluogan_config"] == cfg
+    assert widget.run_button.enabled and not widget.stop_button.enabled
+    assert "done at iteration 20" in widget.status.value
+    assert not [n for n in notes if n[0] == "error"]
+
+
+def test_roi_from_shapes_gives_crop_and_overlay(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    image = viewer.layers["line pairs"]
+    image.translate = (0.0, 1.0, 2.0)  # world units (µm): the overlay must follow
+    fast_settings(widget, iterations=2, every=1)
+    widget.form.upsample.value = 4
+    # A Shapes layer in its own frame: scale 0.05 µm, translate (1, 2) µm; the
+    # rectangle corners (10, 20)-(34, 52) there are world (1.5, 3.0)-(2.7, 4.6) µm,
+    # i.e. image pixels (5, 10)-(17, 26) (image translate (1, 2) µm, 0.1 µm pixels):
+    # an ROI at y=5, x=10 of 12 x 16 camera pixels.
+    add_roi(viewer, widget, 10, 20, 34, 52, scale=(0.05, 0.05), translate=(1.0, 2.0))
+    roi, whole = widget.current_roi(image)
+    assert not whole and roi.as_tuple == (5, 10, 12, 16)
+    assert "12 x 16 camera px (1.20 x 1.60 µm) at y=5, x=10" in widget.roi_label.value
+
+    seen = {}
+    real = run_module.reconstruct_iter
+
+    def spy(frames, config, live=None):
+        seen["frames"], seen["roi"] = frames, config.roi
+        yield from real(frames, config, live=live)
+
+    run_module.reconstruct_iter = spy
+    try:
+        assert widget.run()
+        wait_done(qtbot, widget)
+    finally:
+        run_module.reconstruct_iter = real
+    assert seen["roi"] == (5, 10, 12, 16)
+    assert seen["frames"].shape == (200, 43, 48)
+    x = viewer.layers["line pairs FluoGAN x"]
+    b = viewer.layers["line pairs FluoGAN b"]
+    assert x.data.shape == (48, 64) and b.data.shape == (12, 16)
+    # x: scale = 0.1 / 4; translate = world origin + (roi - 0.5 + 0.5 / 4) * 0.1
+    np.testing.assert_allclose(x.scale, [0.025, 0.025])
+    np.testing.assert_allclose(x.translate, [1.0 + (5 - 0.375) * 0.1, 2.0 + (10 - 0.375) * 0.1])
+    np.testing.assert_allclose(b.scale, [0.1, 0.1])
+    np.testing.assert_allclose(b.translate, [1.0 + 0.5, 2.0 + 1.0])
+    # The first fine pixel's left edge meets the ROI's first camera pixel's left edge.
+    np.testing.assert_allclose(
+        np.asarray(x.translate) - 0.5 * np.asarray(x.scale),
+        np.asarray(b.translate) - 0.5 * np.asarray(b.scale),
+    )
+
+
+def test_selected_rectangle_wins_over_first(viewer_widget):
+    viewer, widget = viewer_widget
+    first = np.array([[2, 2], [2, 10], [10, 10], [10, 2]], dtype=float)
+    second = np.array([[20, 30], [20, 40], [30, 40], [30, 30]], dtype=float)
+    shapes = viewer.add_shapes(
+        [first, second],
+        shape_type="rectangle",
+        name="rois",
+        scale=(0.1, 0.1),
+        units=("micrometer", "micrometer"),
+    )
+    widget.shapes_box.value = shapes
+    image = viewer.layers["line pairs"]
+    assert widget.current_roi(image)[0].as_tuple == (2, 2, 8, 8)
+    shapes.selected_data = {1}
+    assert widget.current_roi(image)[0].as_tuple == (20, 30, 10, 10)
+
+
+def test_draw_roi_button_adds_rectangle_layer(viewer_widget):
+    viewer, widget = viewer_widget
+    widget.draw_roi_button.clicked.emit()
+    shapes = viewer.layers["FluoGAN ROI"]
+    assert shapes.mode == "add_rectangle"
+    assert widget.shapes_box.value is shapes
+    np.testing.assert_allclose(shapes.scale, viewer.layers["line pairs"].scale[-2:])
+    shapes.add_rectangles(np.array([[5.0, 6.0], [25.0, 30.0]]))
+    assert "20 x 24 camera px (2.00 x 2.40 µm) at y=5, x=6" in widget.roi_label.value
+
+
+def test_stop_ends_run_and_keeps_result(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    fast_settings(widget, iterations=100_000, every=2)
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.snapshots_shown >= 3, timeout=RUN_TIMEOUT_MS)
+    widget.stop_button.clicked.emit()
+    assert not widget.stop_button.enabled
+    wait_done(qtbot, widget)
+    x = viewer.layers["line pairs FluoGAN x"]
+    cfg = x.metadata["fluogan_config"]
+    assert cfg["iterations"] == 100_000
+    assert x.metadata["fluogan_iteration"] < 100_000  # ended early
+    assert "stopped at iteration" in widget.status.value
+    assert widget.run_button.enabled
+
+
+def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    fast_settings(widget, iterations=100_000, every=1)
+    widget.form.lambda1.value = 0.02
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    seen: list[tuple[int, float, float]] = []
+    real = run_module.reconstruct_iter
+
+    def spy(frames, config, live=None):
+        for snap in real(frames, config, live=live):
+            # The engine's own l1 loss gives the lambda1 it used: l1 = lambda1 sum(x) / (n c)
+            n = snap.b.size
+            x_norm = snap.x.sum() / snap.info["photons_per_pixel"]
+            used = snap.losses["l1"] * n / x_norm if "l1" in snap.losses else float("nan")
+            seen.append((snap.iteration, float(live["lambda1"]), used))
+            yield snap
+
+    run_module.reconstruct_iter = spy
+    try:
+        assert widget.run()
+        qtbot.waitUntil(lambda: len(seen) >= 3, timeout=RUN_TIMEOUT_MS)
+        widget.form.lambda1.value = 0.06  # the user turns the knob during the run
+        widget.form.lambda2.value = 3.0
+        assert widget.state.live["lambda1"] == 0.06 and widget.state.live["lambda2"] == 3.0
+        count = len(seen)
+        qtbot.waitUntil(lambda: len(seen) >= count + 3, timeout=RUN_TIMEOUT_MS)
+        widget.stop()
+        wait_done(qtbot, widget)
+    finally:
+        run_module.reconstruct_iter = real
+    before = [used for _, lam, used in seen[1:] if lam == pytest.approx(0.02)]
+    after = [used for _, lam, used in seen if lam == pytest.approx(0.06)]
+    assert before and after
+    assert before[0] == pytest.approx(0.02, rel=1e-3)
+    assert after[-1] == pytest.approx(0.06, rel=1e-3)  # the engine used the new value
+
+
+@pytest.mark.parametrize(
+    "setup, expected",
+    [
+        (lambda w, v: setattr(w.form.pixel_size_nm, "value", 1.0), "Frames of"),
+        (lambda w, v: add_roi(v, w, 10, 10, 12, 12), "at least 4 x 4"),
+        (lambda w, v: add_roi(v, w, 100, 100, 120, 120), "outside the image"),
+        (lambda w, v: v.layers.remove("line pairs"), "No stack"),
+    ],
+    ids=["engine-rejects", "roi-too-small", "roi-outside", "no-stack"],
+)
+def test_bad_inputs_notify_and_widget_stays_usable(viewer_widget, qtbot, notes, setup, expected):
+    viewer, widget = viewer_widget
+    fast_settings(widget, iterations=10, every=5)
+    setup(widget, viewer)
+    if expected == "Frames of":  # a config the engine rejects at run time: offset too high
+        widget.form.set_camera("offset", 60000.0)
+        expected = "offset"
+    widget.run()
+    wait_done(qtbot, widget)
+    errors = [msg for severity, msg in notes if severity == "error"]
+    assert errors and expected in errors[-1]
+    assert widget.run_button.enabled and not widget.running
+
+
+def test_two_d_image_is_explained(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="single")
+    widget = FluoGANWidget(viewer)
+    assert widget.layer_box.value is None
+    assert "'single': it is a single 2-D image" in widget.layer_note.value
+    assert widget.run() is False
+    assert "single 2-D image" in notes[-1][1]
+
+
+def test_large_whole_frame_asks_first(make_napari_viewer, qtbot, monkeypatch):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((3, 140, 140), 100, np.uint16), name="big")
+    widget = FluoGANWidget(viewer)
+    asked = []
+    monkeypatch.setattr(widget, "confirm_large_roi", lambda roi: asked.append(roi) or False)
+    assert LARGE_ROI_PX < 140 * 140
+    assert widget.run() is False
+    assert asked and asked[0].n_pixels == 140 * 140 and not widget.running
+
+
+def test_removing_input_layer_stops_run(viewer_widget, qtbot, notes):
+    viewer, widget = viewer_widget
+    fast_settings(widget, iterations=100_000, every=2)
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.snapshots_shown >= 2, timeout=RUN_TIMEOUT_MS)
+    viewer.layers.remove("line pairs")
+    wait_done(qtbot, widget)
+    assert "line pairs FluoGAN x" in viewer.layers  # result so far kept
+    assert any("was removed" in msg for _, msg in notes)
+    assert widget.run_button.enabled
+
+
+def test_closing_viewer_stops_run(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    for data, kwargs, _ in make_line_pair_sample():
+        viewer.add_image(data, **kwargs)
+    widget = FluoGANWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    fast_settings(widget, iterations=100_000, every=2)
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.snapshots_shown >= 2, timeout=RUN_TIMEOUT_MS)
+    worker = widget.state.worker
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=RUN_TIMEOUT_MS)
+
+
+def test_estimate_camera_fills_values(viewer_widget):
+    _, widget = viewer_widget
+    alpha = widget.estimate_camera("alpha")
+    offset = widget.estimate_camera("offset")
+    # The sample is simulated with alpha = 2 ADU/photon, offset = 100 ADU.
+    assert alpha == pytest.approx(2.0, rel=0.25)
+    assert offset == pytest.approx(100.0, abs=3.0)
+    assert widget.form.camera_value["alpha"].value == pytest.approx(alpha, abs=1e-3)
+    assert widget.form.auto_camera() == {"alpha": False, "offset": False, "sigma": True}
+
+
+def test_critic_run_on_tiny_roi(viewer_widget, qtbot, notes, monkeypatch):
+    viewer, widget = viewer_widget
+    monkeypatch.setattr(run_module, "reconstruct_iter", in_step_with(widget))
+    fast_settings(widget, iterations=12, every=4)
+    form = widget.form
+    form.use_critic.value = True
+    form.warm_start_iterations.value = 4
+    form.batch_size.value = 8
+    for name in ("alpha", "offset", "sigma"):  # estimated by the engine at start
+        form.camera_auto[name].value = True
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    assert widget.run()
+    wait_done(qtbot, widget)
+    assert not [n for n in notes if n[0] == "error"]
+    x = viewer.layers["line pairs FluoGAN x"]
+    cfg = x.metadata["fluogan_config"]
+    assert cfg["use_critic"] is True and cfg["alpha"] is not None
+    assert widget.form.auto_camera()["alpha"] is True  # resolved value shown, still auto
+    assert widget.form.camera_value["alpha"].value == pytest.approx(cfg["alpha"], abs=1e-3)
+    critic = widget.loss_plot.history["critic"]
+    assert len(critic) >= 2 and all(np.isfinite(v) for _, v in critic)
+
+
+def test_stack_with_z_axis_uses_current_plane(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    data = (100 + 2 * rng.poisson(3.0, size=(2, 30, 16, 16))).astype(np.uint16)
+    data[1] += 50  # plane z=1 is brighter
+    layer = viewer.add_image(data, name="zt", metadata={"axes": "ZTYX"})
+    widget = FluoGANWidget(viewer)
+    assert widget.layer_box.value is layer
+    fast_settings(widget, iterations=2, every=1)
+    viewer.dims.set_current_step(0, 1)
+    seen = {}
+    real = run_module.reconstruct_iter
+
+    def spy(frames, config, live=None):
+        seen["frames"] = frames
+        yield from real(frames, config, live=live)
+
+    run_module.reconstruct_iter = spy
+    try:
+        assert widget.run()
+        wait_done(qtbot, widget)
+    finally:
+        run_module.reconstruct_iter = real
+    np.testing.assert_array_equal(seen["frames"], data[1])
+    assert "zt [z=1] FluoGAN x" not in viewer.layers  # default labels are numeric
+    assert isinstance(viewer.layers[-1], Image)
+    assert viewer.layers[-1].name.endswith("FluoGAN x")
