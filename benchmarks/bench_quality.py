@@ -77,8 +77,13 @@ def run_method(
     iterations: int | None,
     rl_iterations: int,
     seed: int,
+    overrides: dict[str, float | str] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """One reconstruction; returns the image and its pixel size (nm)."""
+    """One reconstruction; returns the image and its pixel size (nm).
+
+    ``overrides`` replace FluoGAN config fields (all FluoGAN rows), e.g. to compare
+    a regularisation weight against the defaults.
+    """
     photons = (frames.astype(np.float32) - CAMERA.offset_adu) / CAMERA.gain_adu_per_e
     if method == "truth":
         raise ValueError("the truth row is filled in by main()")
@@ -107,8 +112,15 @@ def run_method(
             iterations=iterations,
             warm_start_iterations=min(cfg.warm_start_iterations, iterations // 2),
         )
-    cfg = cfg.replace(snapshot_every=cfg.iterations)
+    cfg = cfg.replace(snapshot_every=cfg.iterations, **(overrides or {}))
     return reconstruct(frames, cfg).x, PIXEL_NM / UPSAMPLE
+
+
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def fmt_pairs(results: list[metrics.PairResult]) -> str:
@@ -131,7 +143,10 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=tuple(CASES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="override FluoGAN config fields, e.g. --set lambda_tv=0")
     args = parser.parse_args()
+    overrides = {k: _number_or_text(v) for k, v in (item.split("=", 1) for item in args.set)}
     torch.set_num_threads(args.threads)
     n_frames = args.frames or (200 if args.quick else 500)
     iterations = args.iterations or (300 if args.quick else None)
@@ -144,7 +159,7 @@ def main() -> None:
     seps = " ".join(f"{p.separation_nm:>11.0f}" for p in ph.pairs)
     print(f"T = {n_frames}, seed {args.seed}, ROI {ph.camera_shape(PIXEL_NM)} camera px, "
           f"L = {UPSAMPLE}, FluoGAN iterations: {iterations or 'config default'}, "
-          f"RL iterations: {args.rl_iterations}")
+          f"RL iterations: {args.rl_iterations}, overrides: {overrides or 'none'}")
     print("cell = pair contrast / control split contrast; * control counts (bar narrower "
           "than FWHM); ! control split (pair not resolved). Resolved: dip >= 0.20.")
     for case in args.cases:
@@ -171,7 +186,7 @@ def main() -> None:
                 image, px = truth, PIXEL_NM / UPSAMPLE
             else:
                 image, px = run_method(method, frames, fwhm, iterations, args.rl_iterations,
-                                       args.seed)
+                                       args.seed, overrides)
             seconds = time.perf_counter() - t0
             res = metrics.evaluate_pairs(image, px, ph.pairs, PSF_FWHM_NM)
             best = metrics.smallest_resolved_nm(res)

@@ -46,7 +46,12 @@ class FluoGANConfig:
     # objective
     lambda1: float = 0.02
     lambda2: float = 1.0
-    lambda_tv: float = 0.0
+    # hyperbolic total variation of x (core/priors.py), in units of the noise variance
+    # of the normalised mean image (a MAP weighting: dim or short stacks get a stronger
+    # prior, bright long ones a weaker one); tv_smoothing is its eps as a fraction of
+    # the mean fine-pixel level of x
+    lambda_tv: float = 2.0
+    tv_smoothing: float = 0.5
     gamma: float = 1.0
     use_critic: bool = True
     adv_weight: float = 0.02
@@ -150,6 +155,7 @@ class FluoGANConfig:
                 f"warm_start_iterations must be a whole number >= 0, got "
                 f"{self.warm_start_iterations!r}."
             )
+        _positive("TV smoothing", self.tv_smoothing)
         _positive("critic learning rate", self.critic_lr)
         _positive("step scale", self.step_scale)
         if self.step_scale > 1.9:

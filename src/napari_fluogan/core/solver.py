@@ -24,6 +24,7 @@ from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
 from .physics import PsiOperator, simulate_photons
+from .priors import hyperbolic_tv_gradient, hyperbolic_tv_lipschitz
 from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
 
@@ -113,6 +114,8 @@ class _Problem:
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
         variance = self.frames.var(dim=0).mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
+        # variance of the normalised mean image (shot noise and fluctuations, over T frames)
+        self.mean_noise_var = float(variance) / (self.n_frames * self.scale**2)
         self.read_noise = float(config.sigma or 0.0) / float(config.alpha or 1.0)
         psf = GaussianPSF(config.effective_psf_fwhm_nm)
         self.psi = PsiOperator(psf, config.pixel_size_nm, config.upsample, (m1, m2), device)
@@ -259,6 +262,13 @@ def _run(
         if not cumulant.active:  # no significant lagged correlation in the data
             cumulant = None
 
+    # Hyperbolic TV on x (normalised units): eps relative to the mean fine-pixel level.
+    tv_eps = config.tv_smoothing / config.upsample**2
+    tv_lip = hyperbolic_tv_lipschitz(tv_eps)
+    # MAP weighting: the data term is 1/2 ||r||^2 instead of 1/(2 s^2) ||r||^2, so the
+    # prior enters multiplied by s^2, the noise variance of the normalised mean image.
+    tv_weight = config.lambda_tv * problem.mean_noise_var
+
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
     b = torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05).clamp_min(0)))
@@ -306,7 +316,6 @@ def _run(
         gamma = p["gamma"]
         critic_on = adversary is not None and it > config.warm_start_iterations
         lipschitz_x = gamma * psi.norm_sq if gamma > 0 else psi.norm_sq
-        tau_x = config.step_scale / lipschitz_x
         tau_b = config.step_scale / ((gamma if gamma > 0 else 1.0) + 8.0 * p["lambda2"])
 
         if critic_on:
@@ -329,9 +338,13 @@ def _run(
         if cumulant is not None:
             grad_c, losses["cumulant"] = cumulant.gradient(y)
             grad_x = grad_x + config.cumulant_weight * grad_c
-            tau_x = config.step_scale / (
-                lipschitz_x + config.cumulant_weight * cumulant.lipschitz()
-            )
+            lipschitz_x = lipschitz_x + config.cumulant_weight * cumulant.lipschitz()
+        if config.lambda_tv > 0:
+            grad_tv, tv_value = hyperbolic_tv_gradient(y, tv_eps)
+            grad_x = grad_x + tv_weight * grad_tv
+            lipschitz_x = lipschitz_x + tv_weight * tv_lip
+            losses["tv"] = tv_weight * tv_value / problem.n_coarse
+        tau_x = config.step_scale / lipschitz_x
         if adv_x is not None:
             grad_x = grad_x + adv_x
         x_new = torch.relu(y - tau_x * grad_x - tau_x * p["lambda1"])
