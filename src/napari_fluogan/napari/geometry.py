@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -158,3 +159,29 @@ def display_range(image: np.ndarray, upper_percentile: float = 99.9) -> tuple[fl
     if hi <= lo:
         hi = lo + 1.0
     return (lo, hi)
+
+
+def roi_from_shapes(shapes: Any, image: Any) -> Roi:
+    """ROI on ``image``'s camera grid from a Shapes layer (duck-typed napari layers).
+
+    The selected rectangle, else the first one; the whole frame when ``shapes`` is
+    None or holds no rectangle (see :func:`roi_and_whole_from_shapes`).
+    """
+    return roi_and_whole_from_shapes(shapes, image)[0]
+
+
+def roi_and_whole_from_shapes(shapes: Any, image: Any) -> tuple[Roi, bool]:
+    """Like :func:`roi_from_shapes`, and whether the ROI is the whole frame."""
+    frame_shape = tuple(int(n) for n in image.data.shape[-2:])
+    if shapes is None:
+        return Roi.whole(frame_shape), True
+    rectangles = [i for i, kind in enumerate(shapes.shape_type) if kind == "rectangle"]
+    if not rectangles:
+        return Roi.whole(frame_shape), True
+    selected = sorted(i for i in shapes.selected_data if i in rectangles)
+    index = selected[0] if selected else rectangles[0]
+    roi = roi_from_rectangle(
+        shapes.data[index], shapes.scale, shapes.translate, image.scale, image.translate,
+        frame_shape,
+    )
+    return roi, False
