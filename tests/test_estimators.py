@@ -90,3 +90,33 @@ def test_critic_learns_to_separate_distributions():
         loss.backward()
         opt.step()
     assert w.item() > 0.2  # a positive Wasserstein estimate: it tells them apart
+
+
+def test_pathwise_is_blind_to_a_quadratic_fluctuation_statistic():
+    """docs/quality.md, core/cumulant.py: for a critic statistic quadratic in the centred
+    fluctuations, D(Y) = sum_(j,k neighbours) (Y_j - mu_j)(Y_k - mu_k) with mu = Psi x + b
+    held fixed, the exact (Stein) gradient is d/dx_i Cov = sum_(j,k) Psi_ji Psi_ki > 0,
+    while the straight-through gradient is linear in the centred frames: its mean is 0."""
+    psi = PsiOperator(GaussianPSF(318.0), 100.0, 2, (4, 4))
+    gen = torch.Generator().manual_seed(3)
+    x = 0.2 * torch.rand(8, 8, generator=gen) + 0.1  # dim: low Monte Carlo variance
+    b = torch.full((4, 4), 0.1)
+    mu = (psi(x) + b).detach()
+
+    def score(frames):
+        c = frames - mu
+        return (c[:, :, 1:] * c[:, :, :-1]).sum(dim=(1, 2)) + (c[:, 1:] * c[:, :-1]).sum(
+            dim=(1, 2)
+        )
+
+    cols = psi(torch.eye(64).reshape(64, 8, 8))  # (fine pixel i, m1, m2): Psi_ji
+    analytic = ((cols[:, :, 1:] * cols[:, :, :-1]).sum(dim=(1, 2))
+                + (cols[:, 1:] * cols[:, :-1]).sum(dim=(1, 2))).reshape(8, 8)
+    ex_x, _ = exact_gradient(psi, score, x, b, 0.0, 12000, gen)
+    pw_x = torch.zeros_like(x)
+    for _ in range(5):
+        pw_x += pathwise_gradient(psi, score, x, b, 0.0, 8000, gen)[0] / 5
+    assert _cosine(ex_x, analytic) > 0.9
+    assert 0.7 < float(ex_x.norm() / analytic.norm()) < 1.3
+    # the pathwise mean is Monte Carlo noise around zero, an order below the exact one
+    assert float(pw_x.norm()) < 0.15 * float(analytic.norm())

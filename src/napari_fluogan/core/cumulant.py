@@ -1,9 +1,12 @@
 """A second-order (SOFI cross-cumulant) data term for the generator step.
 
 Why: the pathwise (straight-through) gradient of ``E[D(Y_sim)]`` is first order: for
-a critic that reads products of centred neighbouring pixels its expectation is
-exactly zero, while the true derivative of ``Cov(Y_j, Y_k) = sum_i Psi_ji Psi_ki x_i``
-is ``Psi_ji Psi_ki`` (see ``tests/test_cumulant.py``). The information beyond the
+a critic statistic that is a sum of products of centred neighbouring pixels
+(the centring ``Psi x + b`` held fixed) its expectation is exactly zero, while the true
+derivative of ``Cov(Y_j, Y_k) = sum_i Psi_ji Psi_ki x_i`` is ``Psi_ji Psi_ki``
+(``tests/test_estimators.py::test_pathwise_is_blind_to_a_quadratic_fluctuation_statistic``
+checks both against ``exact_gradient`` on a tiny problem; for a trained CNN critic,
+which is not exactly quadratic, this is the mechanism, not a proof). The information beyond the
 optical cutoff lives in those covariances, so this term feeds them to x directly.
 
 The data side is the lag-``tau`` cross-cumulant of neighbouring pixels,
