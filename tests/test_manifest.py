@@ -30,6 +30,8 @@ def test_manifest_is_valid_and_complete(manifest):
         "napari-fluogan.write_tiff",
         "napari-fluogan.make_line_pair_sample",
         "napari-fluogan.widget",
+        "napari-fluogan.compare",
+        "napari-fluogan.line_profile",
     }
     [reader] = contributions.readers
     assert "*.tif" in reader.filename_patterns and "*.tiff" in reader.filename_patterns
@@ -38,9 +40,9 @@ def test_manifest_is_valid_and_complete(manifest):
     assert [str(t) for t in writer.layer_types] == ["image"]
     [sample] = contributions.sample_data
     assert sample.key == "line_pairs"
-    [widget] = contributions.widgets
-    assert widget.command == "napari-fluogan.widget"
-    used = {reader.command, writer.command, sample.command, widget.command}
+    widgets = {w.command: w.display_name for w in contributions.widgets}
+    assert widgets["napari-fluogan.widget"] == "FluoGAN reconstruction"
+    used = {reader.command, writer.command, sample.command, *widgets}
     assert used == commands  # no dangling command
 
 
@@ -105,3 +107,10 @@ def test_wheel_contains_manifest(tmp_path):
     assert "napari-fluogan.widget" in text
     assert "napari.manifest" in entry_points and "napari_fluogan:napari.yaml" in entry_points
     assert "napari_fluogan/napari/widget.py" in names
+
+
+@pytest.mark.parametrize("name", ["FluoGAN reconstruction", "Compare methods", "Line profile"])
+def test_every_widget_docks_in_napari(make_napari_viewer, name):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    assert dock is not None and widget is not None

@@ -184,6 +184,20 @@ def test_roi_from_shapes_gives_crop_and_overlay(viewer_widget, qtbot):
     )
 
 
+def test_user_edits_survive_new_layers(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    widget.form.psf_fwhm_nm.value = 290.0
+    widget.form.pixel_size_nm.value = 98.0
+    viewer.add_image(np.zeros((8, 8)), name="other")  # any layer change
+    fast_settings(widget, iterations=2, every=1)
+    add_roi(viewer, widget, 10, 10, 20, 20)
+    assert widget.run()
+    wait_done(qtbot, widget)  # the run adds the x and b layers
+    assert widget.form.psf_fwhm_nm.value == 290.0 and widget.form.pixel_size_nm.value == 98.0
+    cfg = viewer.layers["line pairs FluoGAN x"].metadata["fluogan_config"]
+    assert cfg["psf_fwhm_nm"] == 290.0 and cfg["pixel_size_nm"] == 98.0
+
+
 def test_selected_rectangle_wins_over_first(viewer_widget):
     viewer, widget = viewer_widget
     first = np.array([[2, 2], [2, 10], [10, 10], [10, 2]], dtype=float)

@@ -168,6 +168,7 @@ class ParameterForm:
                 tooltip="Estimate from the data now and fill in the value.",
             )
             value.enabled = False
+            value.native.setMinimumWidth(110)
             auto.changed.connect(lambda on, w=value: setattr(w, "enabled", not on))
             self.camera_value[name], self.camera_auto[name] = value, auto
             self.camera_estimate[name] = estimate

@@ -35,8 +35,8 @@ class LossPlot(QWidget):
         self._lines: dict[str, object] = {}
         self.clear()
 
-    def clear(self) -> None:
-        """Forget the curves (a new run starts)."""
+    def clear(self, total_iterations: int | None = None) -> None:
+        """Forget the curves (a new run of ``total_iterations`` starts)."""
         self.history = {key: [] for key, _, _ in CURVES}
         for ax in self.axes:
             ax.clear()
@@ -51,6 +51,8 @@ class LossPlot(QWidget):
             self._lines[key] = line
         for ax in self.axes:
             ax.legend(fontsize=6, loc="upper right")
+        if total_iterations:
+            self.axes[1].set_xlim(0, total_iterations)
         self.canvas.draw_idle()
 
     def add(self, iteration: int, losses: Mapping[str, float]) -> None:

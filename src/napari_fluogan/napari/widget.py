@@ -16,7 +16,7 @@ from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from ..core.calibrate import estimate_camera
@@ -29,8 +29,8 @@ from .geometry import (
     Roi,
     display_range,
     overlay_transform,
+    roi_and_whole_from_shapes,
     roi_description,
-    roi_from_rectangle,
 )
 from .layer_info import (
     frames_at,
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 CALIBRATION_MAX_VALUES = 20_000_000
 """At most this many pixel values (frames x H x W) are used by "Estimate"."""
+
+CAMERA_PREVIEW_MAX_VALUES = 4_000_000
+"""Fewer for the preview shown in the "auto" camera fields when a stack is chosen."""
 
 
 @dataclass
@@ -110,7 +113,8 @@ class FluoGANWidget(QWidget):
         self.state: RunState | None = None
         self.snapshots_shown = 0
         self._watched_shapes: Shapes | None = None
-        self._calibration: tuple[tuple[int, tuple[int, ...]], Any] | None = None
+        self._shown_layer: Image | None = None
+        self._calibration: tuple[tuple[Any, ...], Any] | None = None
         self._display_scheduled = False
         self._displaying = False
 
@@ -168,6 +172,8 @@ class FluoGANWidget(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(inner.minimumSizeHint().width() + 24)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -189,14 +195,20 @@ class FluoGANWidget(QWidget):
         events.inserted.connect(self._watch_layer_name)
         for layer in self.viewer.layers:
             layer.events.name.connect(self._on_layers_changed)
-        qt_window = getattr(getattr(self.viewer, "window", None), "_qt_window", None)
         self._close_watcher = _CloseWatcher(self)
-        if qt_window is not None:
-            qt_window.installEventFilter(self._close_watcher)
+        self._watched_window: QWidget | None = None
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.abort_run)
         self._on_layers_changed()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        """Once docked, watch the main window so that closing it stops a run."""
+        super().showEvent(event)
+        window = self.window()
+        if window is not self and window is not self._watched_window:
+            window.installEventFilter(self._close_watcher)
+            self._watched_window = window
 
     # ================================================================== choices
     def _stack_choices(self, _widget: Any = None) -> list[tuple[str, Image]]:
@@ -214,7 +226,12 @@ class FluoGANWidget(QWidget):
         stacks = [c for c in self.layer_box.choices if c is not None]
         if self.layer_box.value is None and stacks:
             self.layer_box.value = stacks[0]
-        self._on_layer_changed(self.layer_box.value)
+        layer = self.layer_box.value
+        if layer is not self._shown_layer:
+            self._on_layer_changed(layer)
+        elif layer is None:
+            self.layer_note.value = self._no_stack_text()
+        self.update_roi_label()
 
     def _on_layer_removed(self, event: Any) -> None:
         state = self.state
@@ -228,7 +245,14 @@ class FluoGANWidget(QWidget):
 
     # ================================================================== input layer
     def _on_layer_changed(self, layer: Image | None) -> None:
-        """Explain the chosen layer, read its pixel size and PSF hint, refresh the ROI."""
+        """Explain the chosen layer, read its pixel size and PSF hint, refresh the ROI.
+
+        Values read from the layer are applied only when the choice changes, so that
+        the user's edits survive other layers coming and going.
+        """
+        if layer is self._shown_layer and layer is not None:
+            return
+        self._shown_layer = layer
         self._calibration = None
         if layer is None:
             self.layer_note.value = self._no_stack_text()
@@ -255,6 +279,19 @@ class FluoGANWidget(QWidget):
             notes.append("note: " + str(extra))
         self.layer_note.value = "\n".join(notes)
         self.update_roi_label()
+        self._preview_camera()
+
+    def _preview_camera(self) -> None:
+        """Show estimates in the camera fields left on "auto" (the run re-estimates)."""
+        auto = [name for name, on in self.form.auto_camera().items() if on]
+        if not auto:
+            return
+        try:
+            calibration = self._calibrate(CAMERA_PREVIEW_MAX_VALUES)
+        except FluoGANError:
+            return  # the run says what is wrong; an estimate preview stays silent
+        for name in auto:
+            self.form.set_camera(name, getattr(calibration, name), keep_auto=True)
 
     def _no_stack_text(self) -> str:
         rejected = [
@@ -288,24 +325,7 @@ class FluoGANWidget(QWidget):
         rectangle; the whole frame when there is none. Raises FluoGANError when the
         rectangle is unusable.
         """
-        frame_shape = _shape(layer)[-2:]
-        shapes = self.shapes_box.value
-        if shapes is None:
-            return Roi.whole(frame_shape), True
-        rectangles = [i for i, kind in enumerate(shapes.shape_type) if kind == "rectangle"]
-        if not rectangles:
-            return Roi.whole(frame_shape), True
-        selected = sorted(i for i in shapes.selected_data if i in rectangles)
-        index = selected[0] if selected else rectangles[0]
-        roi = roi_from_rectangle(
-            shapes.data[index],
-            shapes.scale,
-            shapes.translate,
-            layer.scale,
-            layer.translate,
-            frame_shape,
-        )
-        return roi, False
+        return roi_and_whole_from_shapes(self.shapes_box.value, layer)
 
     def update_roi_label(self, *_: Any) -> None:
         layer = self.layer_box.value
@@ -340,16 +360,20 @@ class FluoGANWidget(QWidget):
         return shapes
 
     # ================================================================== camera
+    def _calibrate(self, max_values: int) -> Any:
+        """Camera calibration of the chosen stack (cached per layer and plane)."""
+        layer, frames, index = self._frames()
+        t, h, w = frames.shape
+        n = max(3, min(t, max_values // max(h * w, 1)))
+        key = (id(layer), index, n)
+        if self._calibration is None or self._calibration[0] != key:
+            self._calibration = (key, estimate_camera(frames[:n]))
+        return self._calibration[1]
+
     def estimate_camera(self, name: str) -> float | None:
         """Estimate gain, offset and read noise from the stack; fill in ``name``."""
         try:
-            layer, frames, index = self._frames()
-            key = (id(layer), index)
-            if self._calibration is None or self._calibration[0] != key:
-                t, h, w = frames.shape
-                n = max(3, min(t, CALIBRATION_MAX_VALUES // max(h * w, 1)))
-                self._calibration = (key, estimate_camera(frames[:n]))
-            value = float(getattr(self._calibration[1], name))
+            value = float(getattr(self._calibrate(CALIBRATION_MAX_VALUES), name))
         except FluoGANError as exc:
             show_error(str(exc))
             return None
@@ -422,7 +446,7 @@ class FluoGANWidget(QWidget):
             live=live,
         )
         self.state = state
-        self.loss_plot.clear()
+        self.loss_plot.clear(config.iterations)
         worker = thread_worker(engine_run, start_thread=False)(frames, config, live)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
