@@ -346,6 +346,7 @@ class FluoGANWidget(QWidget):
             "name": "FluoGAN ROI",
             "ndim": 2,
             "edge_color": "yellow",
+            "edge_width": 0.3,
             "face_color": "transparent",
         }
         if layer is not None:
@@ -490,7 +491,8 @@ class FluoGANWidget(QWidget):
     # display must not be re-entered: when the engine is faster than the display, only
     # the newest snapshot is shown and the viewer never falls behind.
     def _on_yielded(self, snap: Snapshot) -> None:
-        if self.state is not None:
+        if self.state is not None and not self.state.detached:
+            self.loss_plot.record(snap.iteration, snap.losses)  # every point, drawn later
             self.state.pending = snap
             self._schedule_display()
 
@@ -538,7 +540,7 @@ class FluoGANWidget(QWidget):
         state.last = snap
         self._show(snap, state)
         self.snapshots_shown += 1
-        self.loss_plot.add(snap.iteration, snap.losses)
+        self.loss_plot.redraw()
         text = state.meter.describe(snap.iteration, snap.elapsed)
         self.status.value = text
         state.progress.set_description(f"FluoGAN {text}")
