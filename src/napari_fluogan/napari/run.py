@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import FluoGANError, ReconstructionDiverged
-from ..core.solver import Snapshot, reconstruct_iter
+from ..core.solver import LIVE_KEYS, Snapshot, reconstruct_iter
 
 log = logging.getLogger(__name__)
 
-LIVE_PARAMETERS = ("lambda1", "lambda2", "gamma", "adv_weight")
+LIVE_PARAMETERS = LIVE_KEYS
 """Parameters the engine re-reads from the ``live`` mapping at every iteration."""
 
 
