@@ -5,10 +5,13 @@ Runs are kept tiny: small ROIs, 10-30 iterations, the critic off except in one t
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 
 import numpy as np
 import pytest
+import torch
 from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
@@ -18,6 +21,16 @@ from napari_fluogan.napari.sample_data import make_line_pair_sample
 from napari_fluogan.napari.widget import FluoGANWidget
 
 RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny test problems run faster on one thread, and so does a CPU shared with
+    other jobs (torch's thread pool spins waiting for busy cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -33,12 +46,22 @@ def notes():
     notification_manager.notification_ready.disconnect(record)
 
 
+@functools.cache
+def _sample():
+    return make_line_pair_sample()
+
+
+def add_sample(viewer) -> None:
+    """The plugin's sample layers (simulated once per test session)."""
+    for data, kwargs, _ in _sample():
+        viewer.add_image(data, **copy.deepcopy(kwargs))
+
+
 @pytest.fixture
 def viewer_widget(make_napari_viewer, qtbot):
     """A viewer holding the sample data, and the widget docked in it."""
     viewer = make_napari_viewer()
-    for data, kwargs, _ in make_line_pair_sample():
-        viewer.add_image(data, **kwargs)
+    add_sample(viewer)
     widget = FluoGANWidget(viewer)
     viewer.window.add_dock_widget(widget, name="FluoGAN")
     yield viewer, widget
@@ -85,6 +108,16 @@ def test_widget_offers_only_stacks_and_reads_metadata(viewer_widget):
     assert widget.form.psf_fwhm_nm.value == pytest.approx(318.0)
     assert "200 frames of 43 x 48 px" in widget.layer_note.value
     assert "43 x 48 camera px (4.30 x 4.80 µm), whole frame" in widget.roi_label.value
+    # camera: previewed in the "auto" fields; "Estimate" fills a value and unticks auto.
+    # The sample is simulated with alpha = 2 ADU/photon, offset = 100 ADU.
+    assert widget.form.camera_value["alpha"].value == pytest.approx(2.0, rel=0.25)
+    assert widget.form.auto_camera() == {"alpha": True, "offset": True, "sigma": True}
+    alpha = widget.estimate_camera("alpha")
+    offset = widget.estimate_camera("offset")
+    assert alpha == pytest.approx(2.0, rel=0.25)
+    assert offset == pytest.approx(100.0, abs=3.0)
+    assert widget.form.camera_value["alpha"].value == pytest.approx(alpha, abs=1e-3)
+    assert widget.form.auto_camera() == {"alpha": False, "offset": False, "sigma": True}
 
 
 def in_step_with(widget: FluoGANWidget):
@@ -107,6 +140,8 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     viewer, widget = viewer_widget
     monkeypatch.setattr(run_module, "reconstruct_iter", in_step_with(widget))
     fast_settings(widget, iterations=20, every=5)
+    widget.form.psf_fwhm_nm.value = 300.0  # the user's value wins over the layer's 318
+    viewer.add_image(np.zeros((8, 8)), name="other")  # layers come and go
     add_roi(viewer, widget, 9.5, 9.5, 21.5, 21.5, scale=(0.1, 0.1))
     versions: list[int] = []
 
@@ -132,6 +167,7 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     cfg = x.metadata["fluogan_config"]
     assert cfg["roi"] == [10, 10, 12, 12] and cfg["iterations"] == 20
     assert cfg["alpha"] == 2.0 and cfg["use_critic"] is False
+    assert cfg["psf_fwhm_nm"] == 300.0 and widget.form.psf_fwhm_nm.value == 300.0
     assert x.metadata["pixel_size_nm"] == pytest.approx(25.0)
     assert b.metadata["fluogan_config"] == cfg
     assert widget.run_button.enabled and not widget.stop_button.enabled
@@ -184,21 +220,7 @@ def test_roi_from_shapes_gives_crop_and_overlay(viewer_widget, qtbot):
     )
 
 
-def test_user_edits_survive_new_layers(viewer_widget, qtbot):
-    viewer, widget = viewer_widget
-    widget.form.psf_fwhm_nm.value = 290.0
-    widget.form.pixel_size_nm.value = 98.0
-    viewer.add_image(np.zeros((8, 8)), name="other")  # any layer change
-    fast_settings(widget, iterations=2, every=1)
-    add_roi(viewer, widget, 10, 10, 20, 20)
-    assert widget.run()
-    wait_done(qtbot, widget)  # the run adds the x and b layers
-    assert widget.form.psf_fwhm_nm.value == 290.0 and widget.form.pixel_size_nm.value == 98.0
-    cfg = viewer.layers["line pairs FluoGAN x"].metadata["fluogan_config"]
-    assert cfg["psf_fwhm_nm"] == 290.0 and cfg["pixel_size_nm"] == 98.0
-
-
-def test_selected_rectangle_wins_over_first(viewer_widget):
+def test_roi_selection_and_draw_roi_button(viewer_widget):
     viewer, widget = viewer_widget
     first = np.array([[2, 2], [2, 10], [10, 10], [10, 2]], dtype=float)
     second = np.array([[20, 30], [20, 40], [30, 40], [30, 30]], dtype=float)
@@ -211,19 +233,17 @@ def test_selected_rectangle_wins_over_first(viewer_widget):
     )
     widget.shapes_box.value = shapes
     image = viewer.layers["line pairs"]
-    assert widget.current_roi(image)[0].as_tuple == (2, 2, 8, 8)
+    assert widget.current_roi(image)[0].as_tuple == (2, 2, 8, 8)  # the first rectangle
     shapes.selected_data = {1}
-    assert widget.current_roi(image)[0].as_tuple == (20, 30, 10, 10)
+    assert widget.current_roi(image)[0].as_tuple == (20, 30, 10, 10)  # the selected one
+    assert "10 x 10 camera px (1.00 x 1.00 µm) at y=20, x=30" in widget.roi_label.value
 
-
-def test_draw_roi_button_adds_rectangle_layer(viewer_widget):
-    viewer, widget = viewer_widget
     widget.draw_roi_button.clicked.emit()
-    shapes = viewer.layers["FluoGAN ROI"]
-    assert shapes.mode == "add_rectangle"
-    assert widget.shapes_box.value is shapes
-    np.testing.assert_allclose(shapes.scale, viewer.layers["line pairs"].scale[-2:])
-    shapes.add_rectangles(np.array([[5.0, 6.0], [25.0, 30.0]]))
+    drawn = viewer.layers["FluoGAN ROI"]
+    assert drawn.mode == "add_rectangle"
+    assert widget.shapes_box.value is drawn
+    np.testing.assert_allclose(drawn.scale, image.scale[-2:])
+    drawn.add_rectangles(np.array([[5.0, 6.0], [25.0, 30.0]]))
     assert "20 x 24 camera px (2.00 x 2.40 µm) at y=5, x=6" in widget.roi_label.value
 
 
@@ -242,6 +262,8 @@ def test_stop_ends_run_and_keeps_result(viewer_widget, qtbot):
     assert x.metadata["fluogan_iteration"] < 100_000  # ended early
     assert "stopped at iteration" in widget.status.value
     assert widget.run_button.enabled
+    # every snapshot's losses are plotted, also those the display skipped
+    assert len(widget.loss_plot.history["data"]) >= x.metadata["fluogan_iteration"] // 2
 
 
 def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
@@ -281,28 +303,32 @@ def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
     assert after[-1] == pytest.approx(0.06, rel=1e-3)  # the engine used the new value
 
 
-@pytest.mark.parametrize(
-    "setup, expected",
-    [
-        (lambda w, v: setattr(w.form.pixel_size_nm, "value", 1.0), "Frames of"),
-        (lambda w, v: add_roi(v, w, 10, 10, 12, 12), "at least 4 x 4"),
-        (lambda w, v: add_roi(v, w, 100, 100, 120, 120), "outside the image"),
-        (lambda w, v: v.layers.remove("line pairs"), "No stack"),
-    ],
-    ids=["engine-rejects", "roi-too-small", "roi-outside", "no-stack"],
-)
-def test_bad_inputs_notify_and_widget_stays_usable(viewer_widget, qtbot, notes, setup, expected):
+def test_bad_inputs_notify_and_widget_stays_usable(viewer_widget, qtbot, notes):
     viewer, widget = viewer_widget
-    fast_settings(widget, iterations=10, every=5)
-    setup(widget, viewer)
-    if expected == "Frames of":  # a config the engine rejects at run time: offset too high
-        widget.form.set_camera("offset", 60000.0)
-        expected = "offset"
-    widget.run()
+    fast_settings(widget, iterations=2, every=1)
+
+    def run_fails_with(expected: str) -> None:
+        count = len(notes)
+        widget.run()
+        wait_done(qtbot, widget)  # a run the engine rejects ends at once
+        errors = [msg for severity, msg in notes[count:] if severity == "error"]
+        assert errors and expected in errors[-1], notes[count:]
+        assert widget.run_button.enabled and not widget.running
+
+    shapes = add_roi(viewer, widget, 10, 10, 12, 12)
+    run_fails_with("at least 4 x 4")
+    shapes.data = [np.array([[100, 100], [100, 120], [120, 120], [120, 100]], dtype=float)]
+    run_fails_with("outside the image")
+    shapes.data = [np.array([[10, 10], [10, 20], [20, 20], [20, 10]], dtype=float)]
+    widget.form.set_camera("offset", 60000.0)  # rejected by the engine, in the worker
+    run_fails_with("offset")
+    widget.form.set_camera("offset", 100.0)
+    widget.form.device.value = "cpu"
+    assert widget.run()  # usable again at once
     wait_done(qtbot, widget)
-    errors = [msg for severity, msg in notes if severity == "error"]
-    assert errors and expected in errors[-1]
-    assert widget.run_button.enabled and not widget.running
+    assert "line pairs FluoGAN x" in viewer.layers
+    viewer.layers.remove("line pairs")
+    run_fails_with("No stack")
 
 
 def test_two_d_image_is_explained(make_napari_viewer, notes):
@@ -341,8 +367,7 @@ def test_removing_input_layer_stops_run(viewer_widget, qtbot, notes):
 
 def test_closing_viewer_stops_run(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    for data, kwargs, _ in make_line_pair_sample():
-        viewer.add_image(data, **kwargs)
+    add_sample(viewer)
     widget = FluoGANWidget(viewer)
     viewer.window.add_dock_widget(widget)
     fast_settings(widget, iterations=100_000, every=2)
@@ -352,17 +377,6 @@ def test_closing_viewer_stops_run(make_napari_viewer, qtbot):
     worker = widget.state.worker
     viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=RUN_TIMEOUT_MS)
-
-
-def test_estimate_camera_fills_values(viewer_widget):
-    _, widget = viewer_widget
-    alpha = widget.estimate_camera("alpha")
-    offset = widget.estimate_camera("offset")
-    # The sample is simulated with alpha = 2 ADU/photon, offset = 100 ADU.
-    assert alpha == pytest.approx(2.0, rel=0.25)
-    assert offset == pytest.approx(100.0, abs=3.0)
-    assert widget.form.camera_value["alpha"].value == pytest.approx(alpha, abs=1e-3)
-    assert widget.form.auto_camera() == {"alpha": False, "offset": False, "sigma": True}
 
 
 def test_critic_run_on_tiny_roi(viewer_widget, qtbot, notes, monkeypatch):

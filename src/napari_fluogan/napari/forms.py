@@ -201,6 +201,18 @@ class ParameterForm:
             "Weight of the smoothness prior on the background b: larger gives a flatter b. "
             "Changes take effect at the next iteration.",
         )
+        self.lambda_tv = _float(
+            "lambda_tv",
+            "λTV smoothness of x",
+            d.lambda_tv,
+            0.0,
+            1000.0,
+            0.1,
+            3,
+            "Weight of the (smoothed) total-variation prior on x, in units of the noise "
+            "of the mean image: keeps solid structures solid and lines continuous "
+            "instead of bead chains. 0 = l1 only. Used from the next run on.",
+        )
         self.use_critic = CheckBox(
             name="use_critic",
             text="Critic (adversarial term)",
@@ -212,7 +224,7 @@ class ParameterForm:
             "iterations", "Iterations", d.iterations, 1, 1_000_000, "Number of iterations."
         )
         self.main = Container(
-            widgets=[self.lambda1, self.lambda2, self.use_critic, self.iterations]
+            widgets=[self.lambda1, self.lambda_tv, self.lambda2, self.use_critic, self.iterations]
         )
         # ---- advanced
         self.gamma = _float(
@@ -261,16 +273,6 @@ class ParameterForm:
             100,
             "Critic updates per update of x and b.",
         )
-        self.lambda_tv = _float(
-            "lambda_tv",
-            "λTV total variation of x",
-            d.lambda_tv,
-            0.0,
-            100.0,
-            0.005,
-            4,
-            "Small total-variation prior on x that keeps solid structures solid.",
-        )
         self.step_scale = _float(
             "step_scale",
             "Step scale",
@@ -304,7 +306,6 @@ class ParameterForm:
                 self.warm_start_iterations,
                 self.batch_size,
                 self.n_critic,
-                self.lambda_tv,
                 self.step_scale,
                 self.snapshot_every,
                 self.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,9 +22,13 @@ CURVES = (
 class LossPlot(QWidget):
     """Generator data term (log scale, top) and critic losses (bottom) against iteration."""
 
+    MIN_REDRAW_S = 0.3
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.figure = Figure(figsize=(3.2, 2.6), dpi=80, layout="constrained")
+        # A fixed layout: matplotlib's constrained layout costs ~0.5 s per redraw.
+        self.figure = Figure(figsize=(3.2, 2.6), dpi=80)
+        self.figure.subplots_adjust(left=0.2, right=0.97, top=0.97, bottom=0.14, hspace=0.12)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(180)
@@ -32,6 +37,7 @@ class LossPlot(QWidget):
         layout.addWidget(self.canvas)
         self.axes = self.figure.subplots(2, 1, sharex=True)
         self.history: dict[str, list[tuple[int, float]]] = {}
+        self._last_draw = 0.0
         self._lines: dict[str, object] = {}
         self.clear()
 
@@ -51,12 +57,12 @@ class LossPlot(QWidget):
             self._lines[key] = line
         for ax in self.axes:
             ax.legend(fontsize=6, loc="upper right")
-        if total_iterations:
-            self.axes[1].set_xlim(0, total_iterations)
+        self.axes[1].set_xlim(0, total_iterations or 100)
+        self._last_draw = 0.0
         self.canvas.draw_idle()
 
-    def add(self, iteration: int, losses: Mapping[str, float]) -> None:
-        """Append the losses of one snapshot and redraw."""
+    def record(self, iteration: int, losses: Mapping[str, float]) -> bool:
+        """Append the losses of one snapshot (no redraw); True when something was new."""
         changed = False
         for key, _, _ in CURVES:
             value = losses.get(key)
@@ -65,11 +71,25 @@ class LossPlot(QWidget):
             if key in ("data", "l1") and value <= 0:
                 continue
             self.history[key].append((int(iteration), float(value)))
-            its, vals = zip(*self.history[key], strict=True)
-            self._lines[key].set_data(its, vals)  # type: ignore[attr-defined]
             changed = True
-        if changed:
-            for ax in self.axes:
-                ax.relim()
-                ax.autoscale_view()
-            self.canvas.draw_idle()
+        return changed
+
+    def redraw(self, force: bool = False) -> None:
+        """Show the recorded curves (at most every :attr:`MIN_REDRAW_S` unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._last_draw < self.MIN_REDRAW_S:
+            return
+        self._last_draw = now
+        for key, points in self.history.items():
+            if points:
+                its, vals = zip(*points, strict=True)
+                self._lines[key].set_data(its, vals)  # type: ignore[attr-defined]
+        for ax in self.axes:
+            ax.relim()
+            ax.autoscale_view()
+        self.canvas.draw_idle()
+
+    def add(self, iteration: int, losses: Mapping[str, float]) -> None:
+        """Record the losses of one snapshot and redraw."""
+        if self.record(iteration, losses):
+            self.redraw(force=True)

@@ -608,6 +608,7 @@ class FluoGANWidget(QWidget):
             for name, auto in self.form.auto_camera().items():
                 if auto:
                     self.form.set_camera(name, getattr(final.config, name), keep_auto=True)
+        self.loss_plot.redraw(force=True)
         self._set_running(False)
         last = state.last
         if state.detached:
