@@ -14,6 +14,7 @@ import pytest
 import torch
 from napari.layers import Image
 from napari.utils.notifications import notification_manager
+from qtpy.QtGui import QCloseEvent
 
 from napari_fluogan.napari import run as run_module
 from napari_fluogan.napari.geometry import LARGE_ROI_PX
@@ -154,7 +155,10 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     assert widget.run()
     assert widget.running and not widget.run_button.enabled and widget.stop_button.enabled
     assert widget.run() is False  # a second Run while running is refused
+    pbar = widget.state.progress  # napari's progress bar (activity panel)
+    assert pbar.total == 20
     wait_done(qtbot, widget)
+    assert pbar.n == 20 and "it/s" in pbar.desc and "left" in pbar.desc
 
     x = viewer.layers["line pairs FluoGAN x"]
     b = viewer.layers["line pairs FluoGAN b"]
@@ -365,18 +369,27 @@ def test_removing_input_layer_stops_run(viewer_widget, qtbot, notes):
     assert widget.run_button.enabled
 
 
-def test_closing_viewer_stops_run(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
+def test_closing_the_window_stops_run(make_napari_viewer, qtbot):
+    """Closing napari's window (the user's close button) stops the worker: on that
+    path the layers are not cleared, so the widget watches the window itself."""
+    viewer = make_napari_viewer(show=True)
     add_sample(viewer)
     widget = FluoGANWidget(viewer)
     viewer.window.add_dock_widget(widget)
+    qtbot.waitUntil(lambda: widget._watched_window is not None, timeout=5000)
+    window = widget.window()
+    assert widget._watched_window is window and window is not widget
     fast_settings(widget, iterations=100_000, every=2)
     add_roi(viewer, widget, 10, 10, 20, 20)
     assert widget.run()
     qtbot.waitUntil(lambda: widget.snapshots_shown >= 2, timeout=RUN_TIMEOUT_MS)
-    worker = widget.state.worker
-    viewer.close()
-    qtbot.waitUntil(lambda: not worker.is_running, timeout=RUN_TIMEOUT_MS)
+    state = widget.state
+    # The close event as the window's event filter sees it (really closing the window
+    # here would delete napari's QtViewer under the fixture that closes it after).
+    assert widget._close_watcher.eventFilter(window, QCloseEvent()) is False
+    assert state.live["stop"] and state.detached
+    qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
+    assert not state.worker.is_running
 
 
 def test_critic_run_on_tiny_roi(viewer_widget, qtbot, notes, monkeypatch):

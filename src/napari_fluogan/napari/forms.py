@@ -24,6 +24,7 @@ from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ..core.config import FluoGANConfig, fwhm_from_na
+from .run import LIVE_PARAMETERS
 from .settings import CAMERA_FIELDS, PSF_FWHM, PSF_NA
 
 _DEFAULTS = FluoGANConfig(use_critic=True)
@@ -377,8 +378,10 @@ class ParameterForm:
 
     def connect_live(self, callback: Callable[[str, float], None]) -> None:
         """Call ``callback(name, value)`` when a parameter the engine re-reads changes."""
-        for name in ("lambda1", "lambda2", "gamma", "adv_weight"):
-            getattr(self, name).changed.connect(lambda v, n=name: callback(n, float(v)))
+        for name in LIVE_PARAMETERS:
+            widget = getattr(self, name, None)
+            if widget is not None:
+                widget.changed.connect(lambda v, n=name: callback(n, float(v)))
 
     # ------------------------------------------------------------------ PSF
     def _on_psf_mode(self, mode: str) -> None:
