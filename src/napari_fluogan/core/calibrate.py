@@ -76,8 +76,21 @@ def _mode(values: np.ndarray) -> float:
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
-def estimate_camera(frames: np.ndarray, dark_fraction: float = 0.05) -> CameraCalibration:
-    """Estimate ``alpha``, ``offset`` and ``sigma`` (ADU) from a (T, H, W) stack."""
+MAX_VALUES = 20_000_000  # frames beyond this many pixel values add little precision
+
+
+def estimate_camera(
+    frames: np.ndarray, dark_fraction: float = 0.05, max_values: int = MAX_VALUES
+) -> CameraCalibration:
+    """Estimate ``alpha``, ``offset`` and ``sigma`` (ADU) from a (T, H, W) stack.
+
+    At most ``max_values`` pixel values are used (the first frames), so a large stack
+    costs no more memory or time than a 20-megapixel-frame one.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        n_frames = max(3, max_values // max(1, frames.shape[1] * frames.shape[2]))
+        frames = frames[:n_frames]
     y = np.asarray(frames, dtype=np.float64)
     if y.ndim != 3 or y.shape[0] < 3:
         raise FluoGANError("Camera calibration needs a stack of at least 3 frames.")

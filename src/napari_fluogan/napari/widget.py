@@ -19,6 +19,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
+from ..core import calibrate
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
 from ..core.solver import Snapshot
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     import napari
     from napari.qt.threading import GeneratorWorker
 
-CALIBRATION_MAX_VALUES = 20_000_000
+CALIBRATION_MAX_VALUES = calibrate.MAX_VALUES
 """At most this many pixel values (frames x H x W) are used by "Estimate"."""
 
 CAMERA_PREVIEW_MAX_VALUES = 4_000_000
@@ -364,11 +365,9 @@ class FluoGANWidget(QWidget):
     def _calibrate(self, max_values: int) -> Any:
         """Camera calibration of the chosen stack (cached per layer and plane)."""
         layer, frames, index = self._frames()
-        t, h, w = frames.shape
-        n = max(3, min(t, max_values // max(h * w, 1)))
-        key = (id(layer), index, n)
+        key = (id(layer), index, max_values)
         if self._calibration is None or self._calibration[0] != key:
-            self._calibration = (key, estimate_camera(frames[:n]))
+            self._calibration = (key, estimate_camera(frames, max_values=max_values))
         return self._calibration[1]
 
     def estimate_camera(self, name: str) -> float | None:
