@@ -111,3 +111,21 @@ def test_camera_values_are_estimated_when_missing(small_stack):
     snap = reconstruct(small_stack["frames"], cfg)
     assert snap.config.alpha == pytest.approx(2.0, rel=0.25)
     assert snap.config.offset is not None and snap.config.sigma is not None
+
+
+def test_live_lambda_tv_takes_effect(small_stack):
+    live: dict = {}
+    cfg = _config(small_stack, use_critic=False, iterations=1000, snapshot_every=20,
+                  lambda_tv=0.0)
+    gen = reconstruct_iter(small_stack["frames"], cfg, live)
+    next(gen)
+    before = next(gen)
+    assert "tv" not in before.losses
+    live["lambda_tv"] = 50.0
+    after = next(gen)
+    assert after.losses["tv"] > 0
+    # a strong TV flattens x: its total variation drops
+    def tv(img):
+        return np.abs(np.diff(img, axis=0)).sum() + np.abs(np.diff(img, axis=1)).sum()
+    assert tv(after.x) < 0.8 * tv(before.x)
+    gen.close()

@@ -28,7 +28,7 @@ from .priors import hyperbolic_tv_gradient, hyperbolic_tv_lipschitz
 from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
 
-LIVE_KEYS = ("lambda1", "lambda2", "gamma", "adv_weight")
+LIVE_KEYS = ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight")
 
 
 @dataclass
@@ -214,7 +214,7 @@ def reconstruct_iter(
     """Run FluoGAN, yielding a :class:`Snapshot` every ``config.snapshot_every`` iterations.
 
     ``stack`` holds raw frames (T, H, W) in ADU. ``live`` is an optional mapping
-    read at every iteration: values for ``lambda1``, ``lambda2``, ``gamma`` and
+    read at every iteration: values for ``lambda1``, ``lambda2``, ``lambda_tv``, ``gamma`` and
     ``adv_weight`` replace the configured ones from the next iteration on, and a true
     ``stop`` ends the run after the current iteration (with a final snapshot).
     Closing the generator also stops the run. NaN or Inf raise
@@ -267,7 +267,7 @@ def _run(
     tv_lip = hyperbolic_tv_lipschitz(tv_eps)
     # MAP weighting: the data term is 1/2 ||r||^2 instead of 1/(2 s^2) ||r||^2, so the
     # prior enters multiplied by s^2, the noise variance of the normalised mean image.
-    tv_weight = config.lambda_tv * problem.mean_noise_var
+    tv_noise_var = problem.mean_noise_var
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
@@ -339,7 +339,8 @@ def _run(
             grad_c, losses["cumulant"] = cumulant.gradient(y)
             grad_x = grad_x + config.cumulant_weight * grad_c
             lipschitz_x = lipschitz_x + config.cumulant_weight * cumulant.lipschitz()
-        if config.lambda_tv > 0:
+        if p["lambda_tv"] > 0:
+            tv_weight = p["lambda_tv"] * tv_noise_var
             grad_tv, tv_value = hyperbolic_tv_gradient(y, tv_eps)
             grad_x = grad_x + tv_weight * grad_tv
             lipschitz_x = lipschitz_x + tv_weight * tv_lip

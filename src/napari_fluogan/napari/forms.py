@@ -212,7 +212,8 @@ class ParameterForm:
             3,
             "Weight of the (smoothed) total-variation prior on x, in units of the noise "
             "of the mean image: keeps solid structures solid and lines continuous "
-            "instead of bead chains. 0 = l1 only. Used from the next run on.",
+            "instead of bead chains. 0 = l1 only. Changes take effect at the next "
+            "iteration.",
         )
         self.use_critic = CheckBox(
             name="use_critic",
