@@ -118,3 +118,26 @@ def test_demo_writes_results_and_table(tmp_path, capsys):
         assert (out / name).is_file(), name
     table = capsys.readouterr().out
     assert "mean image" in table and "FluoGAN" in table and "390" in table and "120" in table
+
+
+def test_reconstruct_picks_channel_and_plane(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    two_colour = tmp_path / "tc.tif"
+    data = rng.poisson(5, size=(6, 2, 16, 16)).astype(np.uint16)  # T C Y X
+    data[:, 1] += 50  # channel 1 is brighter
+    tifffile.imwrite(two_colour, data, imagej=True, metadata={"axes": "TCYX"})
+    assert read_stack(two_colour, channel=1).frames.mean() > 50
+    assert read_stack(two_colour, channel=0).frames.mean() < 10
+    z_stack = tmp_path / "zt.tif"
+    tifffile.imwrite(z_stack, rng.poisson(5, size=(6, 3, 16, 16)).astype(np.uint16),
+                     imagej=True, metadata={"axes": "TZYX"})  # 3 planes of 6 frames
+    out = str(tmp_path / "o")
+    common = ["--out", out, "--iterations", "2", "--no-critic", "--pixel-size-nm", "100",
+              "--alpha", "1", "--offset", "0", "--sigma", "0", "--quiet"]
+    assert "--plane" in _error_of(["reconstruct", str(z_stack), *common], capsys)
+    assert "outside" in _error_of(["reconstruct", str(z_stack), "--plane", "7", *common],
+                                  capsys)
+    assert "channel" in _error_of(["reconstruct", str(two_colour), "--channel", "2", *common],
+                                  capsys)
+    assert main(["reconstruct", str(z_stack), "--plane", "2", *common]) == 0
+    assert main(["reconstruct", str(two_colour), "--channel", "1", *common]) == 0

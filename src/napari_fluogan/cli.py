@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("stack", type=Path, help="TIFF stack, time first (T x H x W)")
     rec.add_argument("--out", type=Path, required=True, help="output folder")
     rec.add_argument("--config", type=Path, help="config.json of an earlier run to start from")
+    rec.add_argument("--channel", type=int, default=0,
+                     help="channel to reconstruct in a multi-channel file (default 0)")
+    rec.add_argument("--plane", type=int, nargs="+", default=(), metavar="I",
+                     help="index on the file's extra Z / position axes, when it has them")
     optics = rec.add_argument_group("optics")
     optics.add_argument("--psf-fwhm-nm", type=float, help="PSF full width at half maximum (nm)")
     optics.add_argument("--na", type=float, help="numerical aperture (with --wavelength-nm)")
@@ -220,7 +224,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     from .core.solver import reconstruct_iter
     from .io import read_stack, write_result
 
-    stack = read_stack(args.stack)
+    stack = read_stack(args.stack, args.channel, tuple(args.plane))
     config = config_from_args(args, stack.pixel_size_nm)
     progress = None
     last = None

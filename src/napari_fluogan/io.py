@@ -70,11 +70,36 @@ def _pixel_size_nm(tif: tifffile.TiffFile) -> float | None:
 _UNIT_TO_NM = {"nm": 1.0, "µm": 1000.0, "um": 1000.0, "mm": 1e6, "m": 1e9}
 
 
-def read_stack(path: str | Path) -> Stack:
-    """Read a (T, H, W) fluctuation stack from a TIFF file."""
-    data, axes, pixel_size_nm = read_tiff(path)
-    data = np.squeeze(data) if data.ndim > 3 else data
-    return Stack(data, pixel_size_nm=pixel_size_nm, name=Path(path).stem)
+def read_stack(path: str | Path, channel: int = 0, plane: tuple[int, ...] = ()) -> Stack:
+    """Read a (T, H, W) fluctuation stack from a TIFF file.
+
+    The time axis comes from the file's axes metadata (:func:`read_tiff_images`).
+    ``channel`` picks one channel of a multi-channel file; ``plane`` gives the index on
+    the extra leading axes (Z, stage position) when the file has them.
+    """
+    images = read_tiff_images(path)
+    if not 0 <= channel < len(images):
+        raise FluoGANError(
+            f"{Path(path).name} has {len(images)} channel(s); choose a channel from 0 to "
+            f"{len(images) - 1}."
+        )
+    image = images[channel]
+    data, axes = image.data, image.axes
+    n_extra = max(data.ndim - 3, 0)
+    if n_extra and len(plane) != n_extra:
+        raise FluoGANError(
+            f"{Path(path).name} has the axes {axes}: give the index on its leading "
+            f"{axes[:n_extra]} axis/axes with --plane ({n_extra} number(s))."
+        )
+    if n_extra:
+        extent = data.shape[:n_extra]
+        if any(not 0 <= i < n for i, n in zip(plane, extent, strict=True)):
+            raise FluoGANError(
+                f"--plane {' '.join(map(str, plane))} is outside the {axes[:n_extra]} "
+                f"axes of size {' x '.join(map(str, extent))}."
+            )
+        data = data[tuple(plane)]
+    return Stack(data, pixel_size_nm=image.pixel_size_nm, name=image.name)
 
 
 def write_image(
