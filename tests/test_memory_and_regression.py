@@ -35,7 +35,7 @@ def test_fixed_seed_regression(small_stack):
     cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, iterations=12,
                         warm_start_iterations=6, snapshot_every=12, batch_size=8,
                         critic_channels=8, lambda1=0.02, lambda2=1.0, adv_weight=0.05,
-                        n_critic=1, gp_every=4, fista=True, seed=11, device="cpu")
+                        n_critic=1, gp_every=4, fista=True, seed=11, device="cpu", margin_px=0)
     snap = reconstruct(small_stack["frames"], cfg)
     got = (float(snap.x.sum()), float(snap.b.sum()), float(np.abs(snap.x).max()))
     assert got == pytest.approx(PINNED, rel=1e-3)

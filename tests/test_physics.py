@@ -21,24 +21,27 @@ class ExplicitKernel:
         return self._k
 
 
+@pytest.mark.parametrize("margin", [0, 2])
 @pytest.mark.parametrize("upsample", [1, 2, 4, 8])
 @pytest.mark.parametrize("psf", [GaussianPSF(318.0), AiryPSF.with_fwhm(318.0)])
-def test_adjointness(psf, upsample):
-    psi = PsiOperator(psf, 100.0, upsample, (7, 9))
+def test_adjointness(psf, upsample, margin):
+    psi = PsiOperator(psf, 100.0, upsample, (7, 9), margin=margin)
+    assert psi.fine_shape == ((7 + 2 * margin) * upsample, (9 + 2 * margin) * upsample)
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(3, 7 * upsample, 9 * upsample, generator=gen, dtype=torch.float32)
+    x = torch.rand(3, *psi.fine_shape, generator=gen, dtype=torch.float32)
     y = torch.rand(3, 7, 9, generator=gen)
     lhs = (psi(x) * y).sum().item()
     rhs = (x * psi.adjoint(y)).sum().item()
     assert lhs == pytest.approx(rhs, rel=1e-5)
 
 
-def test_separable_and_fft_paths_agree():
+@pytest.mark.parametrize("margin", [0, 3])
+def test_separable_and_fft_paths_agree(margin):
     gaussian = GaussianPSF(318.0)
-    sep = PsiOperator(gaussian, 100.0, 4, (10, 8))
-    fft = PsiOperator(ExplicitKernel(gaussian.kernel(25.0)), 100.0, 4, (10, 8))
+    sep = PsiOperator(gaussian, 100.0, 4, (10, 8), margin=margin)
+    fft = PsiOperator(ExplicitKernel(gaussian.kernel(25.0)), 100.0, 4, (10, 8), margin=margin)
     assert sep.separable and not fft.separable
-    x = torch.rand(2, 40, 32)
+    x = torch.rand(2, *sep.fine_shape)
     y = torch.rand(2, 10, 8)
     assert torch.allclose(sep(x), fft(x), atol=1e-5)
     assert torch.allclose(sep.adjoint(y), fft.adjoint(y), atol=1e-5)
@@ -100,3 +103,19 @@ def test_double_poisson_moments_match_closed_form():
     excess = psi.forward_squared(x)
     assert excess.max() > 0.1 * plain.max()
     assert (var - expected).abs().mean() < 0.3 * (var - plain).abs().mean()
+
+
+def test_margin_sees_light_from_outside_the_region():
+    psi = PsiOperator(GaussianPSF(318.0), 100.0, 4, (10, 10), margin=2)
+    x = torch.zeros(psi.fine_shape)
+    x[20, 2] = 1.0  # an emitter 1.5 camera pixels left of the region
+    image = psi(x)
+    assert image.shape == (10, 10)
+    assert 0.05 < image.sum().item() < 0.5  # part of its light falls inside
+    assert image[:, 0].sum() > image[:, 3].sum()  # on the near border
+    inside = torch.zeros(psi.fine_shape)
+    inside[40, 40] = 1.0
+    assert psi.crop_region(inside).shape == (40, 40)
+    assert psi.crop_region(inside)[32, 32] == 1.0
+    same = PsiOperator(GaussianPSF(318.0), 100.0, 4, (10, 10))
+    assert torch.allclose(psi(inside), same(psi.crop_region(inside)), atol=1e-6)

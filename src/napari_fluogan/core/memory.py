@@ -29,7 +29,8 @@ def estimate_peak_bytes(
     if config.roi is not None:
         h, w = config.roi[2], config.roi[3]
     n_coarse = h * w
-    n_fine = n_coarse * config.upsample**2
+    margin = config.effective_margin_px
+    n_fine = (h + 2 * margin) * (w + 2 * margin) * config.upsample**2
     frames = t * n_coarse * FLOAT_BYTES * (2 if device == "cpu" else 1)  # + host copy
     total = frames + FIXED_OVERHEAD + 8 * n_fine * FLOAT_BYTES
     if config.use_critic:

@@ -39,6 +39,10 @@ class PsiOperator:
     pixel_size_nm : camera pixel size.
     upsample : L, fine pixels per camera pixel along each axis.
     coarse_shape : (m1, m2) camera pixels of the region.
+    margin : camera pixels by which the fine grid extends beyond the region on each
+        side. Emitters just outside an ROI send light into it; with a margin the
+        reconstruction can put them where they are instead of piling them up on the
+        ROI's border pixels. ``fine_shape`` is ``((m1 + 2 margin) L, (m2 + 2 margin) L)``.
     """
 
     def __init__(
@@ -49,10 +53,14 @@ class PsiOperator:
         coarse_shape: tuple[int, int],
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
+        margin: int = 0,
     ) -> None:
         self.upsample = int(upsample)
+        self.margin = int(margin)
         self.coarse_shape = (int(coarse_shape[0]), int(coarse_shape[1]))
-        self.fine_shape = (self.coarse_shape[0] * upsample, self.coarse_shape[1] * upsample)
+        padded = (self.coarse_shape[0] + 2 * self.margin, self.coarse_shape[1] + 2 * self.margin)
+        self._padded_coarse = padded
+        self.fine_shape = (padded[0] * upsample, padded[1] * upsample)
         self.device = torch.device(device)
         self.dtype = dtype
         fine_pixel_nm = pixel_size_nm / upsample
@@ -61,8 +69,9 @@ class PsiOperator:
         self.separable = profile is not None
         if self.separable:
             g = np.asarray(profile(fine_pixel_nm), dtype=np.float64)
-            a_y = conv_matrix(g, self.fine_shape[0], self.upsample)
-            a_x = conv_matrix(g, self.fine_shape[1], self.upsample)
+            p, (m1, m2) = self.margin, self.coarse_shape
+            a_y = conv_matrix(g, self.fine_shape[0], self.upsample)[p : p + m1]
+            a_x = conv_matrix(g, self.fine_shape[1], self.upsample)[p : p + m2]
             self._a_y = torch.as_tensor(a_y, dtype=dtype, device=device)
             self._a_x = torch.as_tensor(a_x, dtype=dtype, device=device)
         else:
@@ -89,12 +98,17 @@ class PsiOperator:
         return full[..., r : r + self.fine_shape[0], r : r + self.fine_shape[1]]
 
     def _block_sum(self, x: torch.Tensor) -> torch.Tensor:
-        m1, m2 = self.coarse_shape
+        """Sum L x L blocks, keeping the camera pixels of the region (not the margin)."""
+        (n1, n2), (m1, m2), p = self._padded_coarse, self.coarse_shape, self.margin
         L = self.upsample
-        return x.reshape(*x.shape[:-2], m1, L, m2, L).sum(dim=(-3, -1))
+        summed = x.reshape(*x.shape[:-2], n1, L, n2, L).sum(dim=(-3, -1))
+        return summed[..., p : p + m1, p : p + m2]
 
     def _block_expand(self, y: torch.Tensor) -> torch.Tensor:
-        L = self.upsample
+        """Adjoint of :meth:`_block_sum`: zero margin, each camera pixel to its block."""
+        L, p = self.upsample, self.margin
+        if p:
+            y = torch.nn.functional.pad(y, (p, p, p, p))
         return y.repeat_interleave(L, dim=-2).repeat_interleave(L, dim=-1)
 
     # -- operator -------------------------------------------------------------
@@ -123,6 +137,12 @@ class PsiOperator:
         ).reshape(flat.shape[1], -1)
         out = flat @ cols**2
         return out.reshape(*x.shape[:-2], *self.coarse_shape)
+
+    def crop_region(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of a fine-grid image (..., n1, n2) that lies inside the region."""
+        q = self.margin * self.upsample
+        n1, n2 = self.fine_shape
+        return x[..., q : n1 - q, q : n2 - q]
 
     def column(self, i: int) -> torch.Tensor:
         """Column i of Psi (the camera image of one photon at fine pixel i)."""

@@ -118,7 +118,14 @@ class _Problem:
         self.mean_noise_var = float(variance) / (self.n_frames * self.scale**2)
         self.read_noise = float(config.sigma or 0.0) / float(config.alpha or 1.0)
         psf = GaussianPSF(config.effective_psf_fwhm_nm)
-        self.psi = PsiOperator(psf, config.pixel_size_nm, config.upsample, (m1, m2), device)
+        self.psi = PsiOperator(
+            psf,
+            config.pixel_size_nm,
+            config.upsample,
+            (m1, m2),
+            device,
+            margin=config.effective_margin_px,
+        )
         self.target = self.mean_image / self.scale  # normalised mean image
         self.n_coarse = m1 * m2
 
@@ -283,7 +290,7 @@ def _run(
 
     def snapshot(iteration: int, done: bool) -> Snapshot:
         nonlocal last_good
-        x_np = (x * problem.scale).cpu().numpy()
+        x_np = (psi.crop_region(x) * problem.scale).cpu().numpy()
         b_np = (b * problem.scale).cpu().numpy()
         values = {k: float(v) for k, v in losses.items()}
         if not (np.isfinite(x_np).all() and np.isfinite(b_np).all()):
@@ -363,7 +370,8 @@ def _run(
         b = torch.relu(b - tau_b * grad_b)
 
         losses["data"] = 0.5 * gamma * (residual**2).mean()
-        losses["l1"] = p["lambda1"] * x.sum() / problem.n_coarse
+        # reported for the ROI the user sees (x also extends over the margin)
+        losses["l1"] = p["lambda1"] * psi.crop_region(x).sum() / problem.n_coarse
         if live.get("stop"):
             yield snapshot(it, True)
             return
