@@ -41,6 +41,7 @@ from napari_fluogan.core.blinking import REGIMES, Camera, simulate_blinking
 from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import AiryPSF
 from napari_fluogan.core.simulate import line_pair_phantom
+from napari_fluogan.core.stack import to_photons
 
 PSF_FWHM_NM = 318.0
 PIXEL_NM = 100.0
@@ -84,7 +85,7 @@ def run_method(
     ``overrides`` replace FluoGAN config fields (all FluoGAN rows), e.g. to compare
     a regularisation weight against the defaults.
     """
-    photons = (frames.astype(np.float32) - CAMERA.offset_adu) / CAMERA.gain_adu_per_e
+    photons = to_photons(frames, CAMERA.gain_adu_per_e, CAMERA.offset_adu)
     if method == "truth":
         raise ValueError("the truth row is filled in by main()")
     if method in baselines.METHODS:

@@ -21,6 +21,7 @@ from .cli_quality import (
 )
 from .core.config import FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
+from .core.simulate import to_uint16_counts
 
 EXIT_USAGE = 2
 
@@ -220,18 +221,16 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
     return FluoGANConfig.from_dict(base)
 
 
-def _reconstruct(args: argparse.Namespace) -> int:
+def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
+    """Run the engine to the end with a progress bar on stderr; the last snapshot."""
     from .core.solver import reconstruct_iter
-    from .io import read_stack, write_result
 
-    stack = read_stack(args.stack, args.channel, tuple(args.plane))
-    config = config_from_args(args, stack.pixel_size_nm)
     progress = None
     last = None
     try:
         for snap in reconstruct_iter(stack, config):
             last = snap
-            if progress is None and not args.quiet:
+            if progress is None and not quiet:
                 # created after the first snapshot, so input errors print alone
                 from tqdm import tqdm
 
@@ -239,16 +238,26 @@ def _reconstruct(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.update(snap.iteration - progress.n)
                 progress.set_postfix({k: f"{v:.3g}" for k, v in snap.losses.items()})
+    finally:
+        if progress is not None:
+            progress.close()
+    assert last is not None
+    return last
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .io import read_stack, write_result
+
+    stack = read_stack(args.stack, args.channel, tuple(args.plane))
+    config = config_from_args(args, stack.pixel_size_nm)
+    try:
+        last = _run_with_progress(stack, config, args.quiet)
     except ReconstructionDiverged as exc:
         if exc.last_snapshot is not None:
             write_result(
                 args.out, exc.last_snapshot.x, exc.last_snapshot.b, exc.last_snapshot.config
             )
         raise
-    finally:
-        if progress is not None:
-            progress.close()
-    assert last is not None
     out = write_result(args.out, last.x, last.b, last.config)
     if not args.quiet:
         print(
@@ -304,35 +313,12 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = demo.make_demo_data(n_frames=args.frames)
-    _write_stack(out / "stack.tif", np.clip(np.round(data.frames), 0, 65535).astype(np.uint16),
-                 demo.PIXEL_SIZE_NM)
+    _write_stack(out / "stack.tif", to_uint16_counts(data.frames), demo.PIXEL_SIZE_NM)
     write_image(out / "truth.tif", data.truth, config.fine_pixel_size_nm)
-    progress = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        progress = tqdm(total=config.iterations, unit="it", desc="FluoGAN", file=sys.stderr)
-
-    def show(snap) -> None:
-        if progress is not None:
-            progress.update(snap.iteration - progress.n)
-
-    import time
-
-    start = time.perf_counter()
-    try:
-        snap = demo.run_fluogan(data, config, show)
-    finally:
-        if progress is not None:
-            progress.close()
+    snap = _run_with_progress(data.frames, config, args.quiet)
     write_result(out, snap.x, snap.b, snap.config)
-    photons = (data.frames.astype(np.float32) - data.offset) / data.alpha
-    results = [
-        demo.evaluate("mean image", photons.mean(0), demo.PIXEL_SIZE_NM, data.phantom),
-        demo.evaluate("FluoGAN" if config.use_critic else "FluoGAN L2-only", snap.x,
-                      config.fine_pixel_size_nm, data.phantom, snap.iteration,
-                      time.perf_counter() - start),
-    ]
+    name = "FluoGAN" if config.use_critic else "FluoGAN L2-only"
+    results = [demo.mean_image_result(data), demo.fluogan_result(name, snap, data, snap.elapsed)]
     demo.save_figure(results, data.truth, out / "comparison.png")
     print(demo.format_table(results))
     print(f"wrote {out}/: stack.tif truth.tif x.tif b.tif config.json comparison.png")

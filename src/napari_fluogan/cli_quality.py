@@ -50,7 +50,7 @@ def make_phantom(name: str, seed: int):
 
 def simulate_frames(args: argparse.Namespace, psf) -> tuple[np.ndarray, np.ndarray]:
     """Frames (uint16 ADU) and fine-grid truth for ``fluogan simulate``."""
-    from .core.simulate import line_pair_phantom, simulate_stack
+    from .core.simulate import line_pair_phantom, simulate_stack, to_uint16_counts
 
     if args.density_per_nm <= 0:
         raise FluoGANError("--density-per-nm must be > 0.")
@@ -92,7 +92,7 @@ def simulate_frames(args: argparse.Namespace, psf) -> tuple[np.ndarray, np.ndarr
         truth = (truth * args.brightness).astype(np.float32)
     frames = simulate_stack(truth, psf, args.pixel_size_nm, args.upsample, args.frames,
                             background, args.alpha, args.offset, args.sigma, args.seed)
-    return np.clip(np.round(frames), 0, 65535).astype(np.uint16), truth
+    return to_uint16_counts(frames), truth
 
 
 # ------------------------------------------------------------------------ baseline

@@ -7,7 +7,6 @@ same numbers the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from .core.config import FluoGANConfig
 from .core.metrics import PairResult, evaluate_pairs, smallest_resolved_nm
 from .core.psf import GaussianPSF
 from .core.simulate import DEFAULT_SEPARATIONS_NM, Phantom, line_pair_phantom, simulate_stack
-from .core.solver import Snapshot, reconstruct_iter
+from .core.solver import Snapshot, reconstruct
+from .core.stack import to_photons
 
 PIXEL_SIZE_NM = 100.0
 PSF_FWHM_NM = 318.0
@@ -72,17 +72,6 @@ def evaluate(name: str, image: np.ndarray, pixel_size_nm: float, phantom: Phanto
     return MethodResult(name, image, pixel_size_nm, pairs, iterations, seconds)
 
 
-def run_fluogan(data: DemoData, config: FluoGANConfig,
-                on_snapshot: Callable[[Snapshot], None] | None = None) -> Snapshot:
-    """Run the engine on the demo stack, calling ``on_snapshot`` for each snapshot."""
-    last = None
-    for last in reconstruct_iter(data.frames, config):
-        if on_snapshot is not None:
-            on_snapshot(last)
-    assert last is not None
-    return last
-
-
 def demo_config(**changes) -> FluoGANConfig:
     """Default settings with the demo's known optics and camera."""
     base = dict(psf_fwhm_nm=PSF_FWHM_NM, pixel_size_nm=PIXEL_SIZE_NM, upsample=UPSAMPLE,
@@ -91,15 +80,25 @@ def demo_config(**changes) -> FluoGANConfig:
     return FluoGANConfig(**base)
 
 
+def mean_image_result(data: DemoData) -> MethodResult:
+    """The widefield (mean) image of the demo stack, measured on the line pairs."""
+    photons = to_photons(data.frames, data.alpha, data.offset)
+    return evaluate("mean image", mean_image(photons), PIXEL_SIZE_NM, data.phantom)
+
+
+def fluogan_result(name: str, snap: Snapshot, data: DemoData, seconds: float) -> MethodResult:
+    """A FluoGAN snapshot, measured on the line pairs."""
+    return evaluate(name, snap.x, snap.config.fine_pixel_size_nm, data.phantom,
+                    snap.iteration, seconds)
+
+
 def compare(data: DemoData, configs: dict[str, FluoGANConfig]) -> list[MethodResult]:
     """Mean image and each FluoGAN configuration, measured on the line pairs."""
-    photons = (data.frames.astype(np.float32) - data.offset) / data.alpha
-    results = [evaluate("mean image", mean_image(photons), PIXEL_SIZE_NM, data.phantom)]
+    results = [mean_image_result(data)]
     for name, cfg in configs.items():
         start = time.perf_counter()
-        snap = run_fluogan(data, cfg)
-        results.append(evaluate(name, snap.x, cfg.fine_pixel_size_nm, data.phantom,
-                                snap.iteration, time.perf_counter() - start))
+        snap = reconstruct(data.frames, cfg)
+        results.append(fluogan_result(name, snap, data, time.perf_counter() - start))
     return results
 
 

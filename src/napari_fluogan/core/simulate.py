@@ -121,6 +121,11 @@ def line_pair_phantom(
     return Phantom(height, width, bars, pairs)
 
 
+def to_uint16_counts(frames_adu: np.ndarray) -> np.ndarray:
+    """Round simulated ADU to what a 16-bit camera writes (clipped to 0..65535)."""
+    return np.clip(np.round(frames_adu), 0, 65535).astype(np.uint16)
+
+
 def simulate_stack(
     x_photons: np.ndarray,
     psf: PSF,

@@ -24,7 +24,12 @@ from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
 from .physics import PsiOperator, simulate_photons
-from .priors import hyperbolic_tv_gradient, hyperbolic_tv_lipschitz
+from .priors import (
+    divergence_adjoint,
+    forward_differences,
+    hyperbolic_tv_gradient,
+    hyperbolic_tv_lipschitz,
+)
 from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
 
@@ -88,18 +93,6 @@ def prepare_photons(
             f"({config.offset:g} ADU) is too high; check the offset."
         )
     return photons, config
-
-
-def _laplacian_gradient(b: torch.Tensor) -> torch.Tensor:
-    """Gradient of ``1/2 ||grad b||^2`` (forward differences, Neumann border)."""
-    g = torch.zeros_like(b)
-    dy = b[1:, :] - b[:-1, :]
-    dx = b[:, 1:] - b[:, :-1]
-    g[1:, :] += dy
-    g[:-1, :] -= dy
-    g[:, 1:] += dx
-    g[:, :-1] -= dx
-    return g
 
 
 class _Problem:
@@ -231,17 +224,16 @@ def reconstruct_iter(
     device = resolve_device(config.device)
     check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
-    kept: list[Snapshot] = []
+    last: Snapshot | None = None
     try:
-        for snap in _run(photons, config, device, live):
-            kept[:] = [snap]
-            yield snap
+        for last in _run(photons, config, device, live):  # noqa: B007 - kept for the error
+            yield last
     except torch.OutOfMemoryError:
         raise OutOfMemory(
             "The device ran out of memory during the run; reduce the ROI, the upsampling L "
             f"(now {config.upsample}) or the batch size (now {config.batch_size}). The last "
             "result is kept.",
-            kept[0] if kept else None,
+            last,
         ) from None
 
 
@@ -364,7 +356,9 @@ def _run(
 
         # Projected gradient step on b (smooth background, b >= 0).
         residual = problem.residual(x, b)
-        grad_b = gamma * residual + p["lambda2"] * _laplacian_gradient(b)
+        # the smoothness prior's gradient: D^T D b for 1/2 ||D b||^2 (Neumann border)
+        smooth_b = divergence_adjoint(*forward_differences(b))
+        grad_b = gamma * residual + p["lambda2"] * smooth_b
         if adv_b is not None:
             grad_b = grad_b + adv_b
         b = torch.relu(b - tau_b * grad_b)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..core.psf import GaussianPSF
-from ..core.simulate import line_pair_phantom, simulate_stack
+from ..core.simulate import line_pair_phantom, simulate_stack, to_uint16_counts
 from .geometry import overlay_transform
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -40,7 +40,7 @@ def line_pair_stack(n_frames: int = SAMPLE_FRAMES, seed: int = 0) -> tuple[np.nd
         seed=seed,
         **SAMPLE_CAMERA,
     )
-    return np.clip(np.round(frames), 0, 65535).astype(np.uint16), truth
+    return to_uint16_counts(frames), truth
 
 
 def make_line_pair_sample() -> list[LayerData]:
