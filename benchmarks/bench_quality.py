@@ -55,7 +55,7 @@ CASES = {
     "fwhm-5%": ("bright", PSF_FWHM_NM * 0.95),
 }
 METHODS = ("truth", "mean", "rl", "sofi2", "sofi2-rl", "fluogan-l2", "fluogan-nocritic", "fluogan")
-DENSITY_PER_NM = 0.2
+DENSITY_PER_NM = 1.0
 
 
 @dataclass

@@ -1,8 +1,13 @@
+import pytest
 import torch
 
 from napari_fluogan.core.critic import Critic, critic_loss, gradient_penalty
 from napari_fluogan.core.estimators import exact_gradient, pathwise_gradient
-from napari_fluogan.core.physics import PsiOperator
+from napari_fluogan.core.physics import (
+    PsiOperator,
+    estimate_fluctuation_gain,
+    simulate_photons,
+)
 from napari_fluogan.core.psf import GaussianPSF
 
 
@@ -57,8 +62,6 @@ def test_exact_gradient_matches_finite_difference_of_expectation():
     score = lambda f: critic(f / 3.0)  # noqa: E731
     _, ex_b = exact_gradient(psi, score, x, b, 0.0, 40000, gen)
     # d/d(scalar shift of all b) = sum of the per-pixel derivatives
-    from napari_fluogan.core.physics import simulate_photons
-
     h = 1.0
     plus = score(simulate_photons(psi, x, b + h, 0.0, 200000, gen)).mean()
     minus = score(simulate_photons(psi, x, b - h, 0.0, 200000, gen)).mean()
@@ -92,14 +95,16 @@ def test_critic_learns_to_separate_distributions():
     assert w.item() > 0.2  # a positive Wasserstein estimate: it tells them apart
 
 
-def test_pathwise_is_blind_to_a_quadratic_fluctuation_statistic():
-    """docs/quality.md, core/cumulant.py: for a critic statistic quadratic in the centred
-    fluctuations, D(Y) = sum_(j,k neighbours) (Y_j - mu_j)(Y_k - mu_k) with mu = Psi x + b
-    held fixed, the exact (Stein) gradient is d/dx_i Cov = sum_(j,k) Psi_ji Psi_ki > 0,
-    while the straight-through gradient is linear in the centred frames: its mean is 0."""
+def _neighbour_covariance_setup(gain: float, seed: int):
+    """A statistic quadratic in the centred fluctuations and its exact gradient.
+
+    ``D(Y) = sum_(j,k neighbours) (Y_j - mu_j)(Y_k - mu_k)`` with ``mu = Psi x + b`` held
+    fixed: ``E[D] = k sum_i x_i sum_(j,k) Psi_ji Psi_ki``, so ``d/dx_i E[D]`` is
+    ``k sum_(j,k) Psi_ji Psi_ki`` (k the fluctuation gain).
+    """
     psi = PsiOperator(GaussianPSF(318.0), 100.0, 2, (4, 4))
-    gen = torch.Generator().manual_seed(3)
-    x = 0.2 * torch.rand(8, 8, generator=gen) + 0.1  # dim: low Monte Carlo variance
+    gen = torch.Generator().manual_seed(seed)
+    x = gain * (0.2 * torch.rand(8, 8, generator=gen) + 0.1)  # dim: low Monte Carlo variance
     b = torch.full((4, 4), 0.1)
     mu = (psi(x) + b).detach()
 
@@ -110,13 +115,48 @@ def test_pathwise_is_blind_to_a_quadratic_fluctuation_statistic():
         )
 
     cols = psi(torch.eye(64).reshape(64, 8, 8))  # (fine pixel i, m1, m2): Psi_ji
-    analytic = ((cols[:, :, 1:] * cols[:, :, :-1]).sum(dim=(1, 2))
-                + (cols[:, 1:] * cols[:, :-1]).sum(dim=(1, 2))).reshape(8, 8)
+    analytic = gain * ((cols[:, :, 1:] * cols[:, :, :-1]).sum(dim=(1, 2))
+                       + (cols[:, 1:] * cols[:, :-1]).sum(dim=(1, 2))).reshape(8, 8)
+    return psi, gen, x, b, score, analytic
+
+
+def _mean_pathwise(psi, score, x, b, gen, gain, scaled, repeats=5, samples=8000):
+    total = torch.zeros_like(x)
+    for _ in range(repeats):
+        total += pathwise_gradient(psi, score, x, b, 0.0, samples, gen, gain, scaled)[0]
+    return total / repeats
+
+
+def test_straight_through_is_blind_to_a_quadratic_fluctuation_statistic():
+    """The plain straight-through gradient is linear in the centred frames: its mean is
+    0 for a covariance statistic, whatever the exact (Stein) gradient says."""
+    psi, gen, x, b, score, analytic = _neighbour_covariance_setup(1.0, 3)
     ex_x, _ = exact_gradient(psi, score, x, b, 0.0, 12000, gen)
-    pw_x = torch.zeros_like(x)
-    for _ in range(5):
-        pw_x += pathwise_gradient(psi, score, x, b, 0.0, 8000, gen)[0] / 5
     assert _cosine(ex_x, analytic) > 0.9
     assert 0.7 < float(ex_x.norm() / analytic.norm()) < 1.3
-    # the pathwise mean is Monte Carlo noise around zero, an order below the exact one
-    assert float(pw_x.norm()) < 0.15 * float(analytic.norm())
+    plain = _mean_pathwise(psi, score, x, b, gen, 1.0, scaled=False)
+    assert float(plain.norm()) < 0.15 * float(analytic.norm())
+
+
+@pytest.mark.parametrize("gain", [1.0, 5.0])
+def test_scaled_pathwise_sees_the_covariance_gradient(gain):
+    """The variance-scaled draws (the default estimator) recover the second-order
+    gradient at the cost of one backward pass, with and without a fluctuation gain."""
+    psi, gen, x, b, score, analytic = _neighbour_covariance_setup(gain, 4)
+    ex_x, _ = exact_gradient(psi, score, x, b, 0.0, 12000, gen, fluctuation_gain=gain)
+    assert _cosine(ex_x, analytic) > 0.9  # the exact estimator knows the gain
+    scaled = _mean_pathwise(psi, score, x, b, gen, gain, scaled=True)
+    assert _cosine(scaled, analytic) > 0.95
+    assert 0.8 < float(scaled.norm() / analytic.norm()) < 1.2
+
+
+def test_fluctuation_gain_is_recovered_from_model_frames():
+    psi = PsiOperator(GaussianPSF(318.0), 100.0, 2, (12, 12))
+    gen = torch.Generator().manual_seed(5)
+    x = torch.zeros(24, 24)
+    x[6:18:3, 4:20] = 30.0  # bright lines: the covariance term is well above shot noise
+    b = torch.full((12, 12), 2.0)
+    for gain in (1.0, 8.0):
+        frames = simulate_photons(psi, x, b, 0.5, 3000, gen, fluctuation_gain=gain)
+        estimate = estimate_fluctuation_gain(frames, psi, x, 0.5)
+        assert abs(estimate - gain) < 0.15 * gain

@@ -13,7 +13,7 @@ from .errors import FluoGANError
 from .psf import FWHM_PER_SIGMA
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ESTIMATORS = ("pathwise", "exact")
+ESTIMATORS = ("pathwise", "straight-through", "exact")
 CRITIC_INPUTS = ("fluctuation", "raw")
 
 
@@ -75,6 +75,10 @@ class FluoGANConfig:
     step_scale: float = 1.0
     fista: bool = True
     estimator: str = "pathwise"
+    # photons per fluctuation event in the simulator, Z = k Poisson(x / k): 1 is the
+    # plain double-Poisson model; None = estimated from the data's excess variance
+    # after the warm start (blinking dyes emit in bursts: k is tens for bright dyes)
+    fluctuation_gain: float | None = None
     # bookkeeping
     snapshot_every: int = 50
     device: str = "auto"
@@ -167,6 +171,8 @@ class FluoGANConfig:
             raise FluoGANError(f"margin_px must be a whole number >= 0, got {self.margin_px!r}.")
         _positive("critic learning rate", self.critic_lr)
         _positive("step scale", self.step_scale)
+        if self.fluctuation_gain is not None:
+            _positive("fluctuation gain (photons per event)", self.fluctuation_gain)
         if self.step_scale > 1.9:
             raise FluoGANError(
                 f"step_scale must be <= 1.9 (larger steps diverge), got {self.step_scale}."

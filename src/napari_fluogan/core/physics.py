@@ -170,6 +170,31 @@ def poisson_draws(
     return torch.poisson(rate.expand(n_draws, *rate.shape[-2:]).contiguous(), generator=generator)
 
 
+#: Rate, in Poisson counts, below which the variance-scaled gradient is floored: the
+#: estimator's variance grows as 1/rate, and a pixel at rate 0 draws no count to scale.
+SCALED_RATE_FLOOR = 0.05
+
+
+def straight_through(
+    rate: torch.Tensor, draw: torch.Tensor, scaled: bool, floor: float
+) -> torch.Tensor:
+    """``draw`` in value, with a gradient with respect to ``rate``.
+
+    Plain (``scaled=False``): ``rate + (draw - rate).detach()``, gradient 1, blind to
+    how the spread of the draw grows with its rate. Scaled: the centred draw is read as
+    ``sqrt(rate) * eps`` with ``eps`` fixed, so the gradient is
+    ``1 + (draw - rate) / (2 rate)``. For a Poisson draw its expectation is the
+    trapezoid rule ``(f'(N) + f'(N + 1)) / 2`` of the exact difference
+    ``f(N + 1) - f(N)`` (Stein), exact for statistics quadratic in the draws: the
+    covariances that carry the fluctuations' super-resolution information.
+    """
+    noise = (draw - rate).detach()
+    if not scaled:
+        return rate + noise
+    base = rate.detach()
+    return rate + noise * (1.0 + (rate - base) / (2.0 * base.clamp_min(floor)))
+
+
 def simulate_photons(
     psi: PsiOperator,
     x: torch.Tensor,
@@ -178,25 +203,49 @@ def simulate_photons(
     n_frames: int,
     generator: torch.Generator | None = None,
     differentiable: bool = False,
+    fluctuation_gain: float = 1.0,
+    scaled: bool = False,
 ) -> torch.Tensor:
     """Draw ``n_frames`` frames (photons) of the double-Poisson model.
 
-    ``Z ~ Poisson(x)``, ``Y = Poisson(Psi Z + b) + N(0, s^2)``. With
-    ``differentiable=True`` both Poisson layers are straight-through
-    (``P(w) = w + (P(w) - w).detach()``), so autograd gives the pathwise gradient
-    with respect to x and b.
+    ``Z = k Poisson(x / k)``, ``Y = Poisson(Psi Z + b) + N(0, s^2)`` with ``k`` the
+    fluctuation gain (photons per fluctuation event: 1 is the plain double-Poisson
+    model; blinking dyes emit in bursts, so their frames vary ``k`` times more than
+    Poisson, see :func:`estimate_fluctuation_gain`). With ``differentiable=True`` both
+    Poisson layers are straight-through (:func:`straight_through`, variance-scaled when
+    ``scaled``), so autograd gives the pathwise gradient with respect to x and b.
     """
-    z = poisson_draws(x.detach(), n_frames, generator)
+    gain = float(fluctuation_gain)
+    z = poisson_draws(x.detach() / gain, n_frames, generator) * gain
     if differentiable:
-        z = x + (z - x).detach()
+        z = straight_through(x, z, scaled, SCALED_RATE_FLOOR * gain)
     mean = psi(z) + b
     y = torch.poisson(mean.detach().clamp_min(0.0), generator=generator)
     if differentiable:
-        y = mean + (y - mean).detach()
+        y = straight_through(mean, y, scaled, SCALED_RATE_FLOOR)
     if read_noise_photons > 0:
         noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         y = y + read_noise_photons * noise
     return y
+
+
+def estimate_fluctuation_gain(
+    frames: torch.Tensor,
+    psi: PsiOperator,
+    x: torch.Tensor,
+    read_noise_photons: float,
+) -> float:
+    """Photons per fluctuation event ``k`` that make the model's variance match the data's.
+
+    The model's frame variance is ``Psi x + b + k Psi^2 x + s^2``; the data's excess
+    over shot and read noise, summed over pixels, divided by ``sum Psi^2 x``, gives k
+    (x from a first, mean-image fit). Frames in photons (T, m1, m2); at least 1.
+    """
+    mean = frames.mean(dim=0)
+    variance = frames.var(dim=0)
+    excess = (variance - mean - read_noise_photons**2).sum()
+    model = psi.forward_squared(x).sum().clamp_min(1e-12)
+    return max(1.0, float(excess / model))
 
 
 def expected_mean(psi: PsiOperator, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

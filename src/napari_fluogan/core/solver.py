@@ -23,7 +23,7 @@ from .cumulant import CumulantTerm
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
-from .physics import PsiOperator, simulate_photons
+from .physics import PsiOperator, estimate_fluctuation_gain, simulate_photons
 from .priors import (
     divergence_adjoint,
     forward_differences,
@@ -144,6 +144,16 @@ class _Adversary:
             self.critic.parameters(), lr=config.critic_lr, betas=(0.5, 0.9)
         )
         self.steps = 0
+        self.fluctuation_gain = config.fluctuation_gain
+
+    def calibrate(self, x_ph: torch.Tensor) -> float:
+        """Fix the fluctuation gain (if not configured) from the warm-start fit."""
+        if self.fluctuation_gain is None:
+            problem = self.problem
+            self.fluctuation_gain = estimate_fluctuation_gain(
+                problem.frames, problem.psi, x_ph, problem.read_noise
+            )
+        return self.fluctuation_gain
 
     def _reference(self, expectation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What real and simulated frames are centred on before the critic sees them."""
@@ -178,17 +188,23 @@ class _Adversary:
         """Train the critic ``n_critic`` steps, then d E[D(Y_sim)] / d(x, b) in photons."""
         problem, config = self.problem, self.config
         psi, noise, batch = problem.psi, problem.read_noise, config.batch_size
+        gain = self.calibrate(x_ph)
         expectation = psi(x_ph) + b_ph
-        pathwise = config.estimator == "pathwise"
+        pathwise = config.estimator != "exact"
         if pathwise:
-            frames, x_leaf, b_leaf = sample_differentiable(psi, x_ph, b_ph, noise, batch, self.gen)
+            scaled = config.estimator == "pathwise"
+            frames, x_leaf, b_leaf = sample_differentiable(
+                psi, x_ph, b_ph, noise, batch, self.gen, gain, scaled
+            )
         losses: dict[str, torch.Tensor] = {}
         for k in range(config.n_critic):
             if pathwise and k == config.n_critic - 1:
                 fake = frames.detach()  # one sample serves the critic and the generator
             else:
                 with torch.no_grad():
-                    fake = simulate_photons(psi, x_ph, b_ph, noise, batch, self.gen)
+                    fake = simulate_photons(
+                        psi, x_ph, b_ph, noise, batch, self.gen, fluctuation_gain=gain
+                    )
             losses = self._critic_step(fake, expectation)
         reference = self._reference(expectation)[1]
 
@@ -200,7 +216,9 @@ class _Adversary:
             if pathwise:
                 grad_x, grad_b = pathwise_from_frames(score_fn, frames, x_leaf, b_leaf)
             else:
-                grad_x, grad_b = exact_gradient(psi, score_fn, x_ph, b_ph, noise, batch, self.gen)
+                grad_x, grad_b = exact_gradient(
+                    psi, score_fn, x_ph, b_ph, noise, batch, self.gen, fluctuation_gain=gain
+                )
         finally:
             self.critic.requires_grad_(True)
         return grad_x, grad_b, losses
@@ -304,6 +322,9 @@ def _run(
                 "photons_per_pixel": problem.scale,
                 "critic_scale": problem.critic_scale,
                 "cumulant_z": cumulant.z_score if cumulant is not None else 0.0,
+                "fluctuation_gain": float(adversary.fluctuation_gain or 0.0)
+                if adversary is not None
+                else 0.0,
             },
         )
         last_good = snap
