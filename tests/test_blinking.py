@@ -104,3 +104,25 @@ def test_filament_and_bead_phantoms_place_emitters():
     assert nearest.max() <= beads.diameter_nm / 2 + 1e-9
     sim = simulate_blinking(beads, GaussianPSF(318.0), n_frames=10, density_per_nm=0.5)
     assert sim.frames.shape[1:] == (32, 32)
+
+
+def test_stratified_bars_are_solid_across_their_width():
+    """Control bars must be solid: stratified emitters fill each 25 nm column of a bar
+    evenly, while independent uniform positions leave random lanes (and count noise)."""
+    from napari_fluogan.core.phantoms import bar_emitters
+
+    phantom = line_pair_phantom(separations_nm=(300.0,), line_length_nm=1000.0)
+    bar = max(phantom.bars, key=lambda b: b.width_nm)  # the control bar
+    spreads = {}
+    for stratified in (True, False):
+        pts = bar_emitters(phantom, np.random.default_rng(0), 0.2, stratified=stratified)
+        in_x = np.abs(pts[:, 1] - bar.x_nm) < bar.width_nm / 2
+        inside = pts[in_x & (pts[:, 0] >= bar.y0_nm) & (pts[:, 0] <= bar.y1_nm)]
+        edges = bar.x_nm - bar.width_nm / 2 + 25.0 * np.arange(int(bar.width_nm // 25) + 1)
+        counts, _ = np.histogram(inside[:, 1], edges)
+        spreads[stratified] = counts.std() / counts.mean()
+        expected = 0.2 * 1000.0 * bar.intensity * bar.width_nm / 100.0
+        if stratified:  # the bar carries exactly its share of emitters
+            assert len(inside) == round(expected)
+    assert spreads[True] < 0.1
+    assert spreads[False] > 2 * spreads[True]
