@@ -17,11 +17,12 @@ dips: the floor of the control metric):
 Phantom: 100 nm lines, separations 390 to 120 nm in 30 nm steps, each pair with a
 control bar (as wide as the pair, same brightness); lines 1000 nm long with 600 nm
 gaps, so the ROI is 36 x 100 camera pixels of 100 nm (L = 4: 144 x 400 fine pixels).
-T = 500 frames, 0.2 emitters per nm of line (about 8000 emitters). Camera gain,
+T = 500 frames, 1 emitter per nm of line (40000 emitters), placed on a jittered grid
+across each bar so that control bars are solid (the ground truth resolves 150 nm). Camera gain,
 offset and read noise are given (as after calibration).
 
-Run: ``python benchmarks/bench_quality.py`` (about 10-15 min on 2 CPU cores with the
-default iterations), ``--quick`` for T = 200 and 300 iterations while iterating,
+Run: ``python benchmarks/bench_quality.py --threads 2`` (about 9 min on 2 CPU cores
+with the default iterations), ``--quick`` for T = 200 and 300 iterations while iterating,
 ``--seed`` to draw another stack (the defaults were tuned on seed 1; seed 2 is held
 out), ``--cases airy-dim`` to run one case.
 """

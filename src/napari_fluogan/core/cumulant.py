@@ -1,13 +1,12 @@
 """A second-order (SOFI cross-cumulant) data term for the generator step.
 
-Why: the pathwise (straight-through) gradient of ``E[D(Y_sim)]`` is first order: for
+Why (historical): the plain straight-through gradient of ``E[D(Y_sim)]`` is first order: for
 a critic statistic that is a sum of products of centred neighbouring pixels
 (the centring ``Psi x + b`` held fixed) its expectation is exactly zero, while the true
 derivative of ``Cov(Y_j, Y_k) = sum_i Psi_ji Psi_ki x_i`` is ``Psi_ji Psi_ki``
-(``tests/test_estimators.py::test_pathwise_is_blind_to_a_quadratic_fluctuation_statistic``
-checks both against ``exact_gradient`` on a tiny problem; for a trained CNN critic,
-which is not exactly quadratic, this is the mechanism, not a proof). The information beyond the
-optical cutoff lives in those covariances, so this term feeds them to x directly.
+(``tests/test_estimators.py::test_straight_through_is_blind_to_a_quadratic_fluctuation_statistic``).
+The default ``pathwise`` estimator now scales its draws and sees those covariances
+through the critic; this term, which feeds them to x directly, stays experimental.
 
 The data side is the lag-``tau`` cross-cumulant of neighbouring pixels,
 ``G_d(j) = <dY_j(t) dY_{j+d}(t + tau)>`` for offsets d in {(0,0), (0,1), (1,0),
