@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from napari_fluogan import FluoGANConfig, ReconstructionDiverged, reconstruct, reconstruct_iter
+from napari_fluogan import (
+    FluoGANConfig,
+    FluoGANError,
+    ReconstructionDiverged,
+    reconstruct,
+    reconstruct_iter,
+)
 from napari_fluogan.core.psf import GaussianPSF
 from napari_fluogan.core.simulate import simulate_stack
 
@@ -148,3 +154,20 @@ def test_margin_removes_border_pile_up():
 
     assert end_to_middle(0) > 1.3  # the artefact is there without a margin
     assert end_to_middle(None) < 0.5 * (end_to_middle(0) - 1.0) + 1.0
+
+
+def test_fluctuation_gain_is_estimated_once_or_taken_as_given(small_stack):
+    """The critic's simulator gets its gain from the data after the warm start (the
+    small stack is the model's own double Poisson, so about 1), or the given one; the
+    estimators give different runs, all finite."""
+    cfg = _config(small_stack, use_critic=True, seed=1)
+    snaps = list(reconstruct_iter(small_stack["frames"], cfg))
+    assert snaps[0].info["fluctuation_gain"] == 0.0  # critic not on yet
+    gains = {s.info["fluctuation_gain"] for s in snaps[2:]}
+    assert len(gains) == 1 and 1.0 <= gains.pop() < 2.0
+    given = reconstruct(small_stack["frames"], cfg.replace(fluctuation_gain=7.0))
+    assert given.info["fluctuation_gain"] == 7.0
+    plain = reconstruct(small_stack["frames"], cfg.replace(estimator="straight-through"))
+    assert np.isfinite(plain.x).all() and not np.array_equal(plain.x, snaps[-1].x)
+    with pytest.raises(FluoGANError, match="fluctuation gain"):
+        cfg.replace(fluctuation_gain=0.0)
