@@ -230,7 +230,8 @@ def simulate_photons(
 
 
 def estimate_fluctuation_gain(
-    frames: torch.Tensor,
+    mean: torch.Tensor,
+    variance: torch.Tensor,
     psi: PsiOperator,
     x: torch.Tensor,
     read_noise_photons: float,
@@ -239,10 +240,9 @@ def estimate_fluctuation_gain(
 
     The model's frame variance is ``Psi x + b + k Psi^2 x + s^2``; the data's excess
     over shot and read noise, summed over pixels, divided by ``sum Psi^2 x``, gives k
-    (x from a first, mean-image fit). Frames in photons (T, m1, m2); at least 1.
+    (x from a first, mean-image fit). ``mean`` and ``variance`` are the data's temporal
+    mean and variance per camera pixel (photons); the result is at least 1.
     """
-    mean = frames.mean(dim=0)
-    variance = frames.var(dim=0)
     excess = (variance - mean - read_noise_photons**2).sum()
     model = psi.forward_squared(x).sum().clamp_min(1e-12)
     return max(1.0, float(excess / model))

@@ -105,7 +105,8 @@ class _Problem:
         self.n_frames, m1, m2 = self.frames.shape
         self.mean_image = self.frames.mean(dim=0)
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
-        variance = self.frames.var(dim=0).mean()
+        self.variance_image = self.frames.var(dim=0)
+        variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
         self.mean_noise_var = float(variance) / (self.n_frames * self.scale**2)
@@ -151,7 +152,11 @@ class _Adversary:
         if self.fluctuation_gain is None:
             problem = self.problem
             self.fluctuation_gain = estimate_fluctuation_gain(
-                problem.frames, problem.psi, x_ph, problem.read_noise
+                problem.mean_image,
+                problem.variance_image,
+                problem.psi,
+                x_ph,
+                problem.read_noise,
             )
         return self.fluctuation_gain
 
