@@ -171,3 +171,36 @@ def test_fluctuation_gain_is_estimated_once_or_taken_as_given(small_stack):
     assert np.isfinite(plain.x).all() and not np.array_equal(plain.x, snaps[-1].x)
     with pytest.raises(FluoGANError, match="fluctuation gain"):
         cfg.replace(fluctuation_gain=0.0)
+
+
+def test_bleaching_is_not_taken_for_fluctuation():
+    """A stack whose brightness halves over time: centred on the global mean its frames
+    carry the decay, which inflates the fluctuation gain; centred on the local trend
+    (the default) the gain stays that of the model's own double Poisson (about 1)."""
+    counts = simulate_stack(20.0 * small_truth(), GaussianPSF(318.0), 100.0, 4, 60,
+                            background_photons=5.0, seed=2)
+    decay = np.linspace(1.0, 0.5, counts.shape[0])[:, None, None]
+    # binomial thinning of Poisson counts: still Poisson, with a decaying mean
+    frames = np.random.default_rng(0).binomial(counts.astype(np.int64), decay)
+    cfg = _config(dict(alpha=1.0, offset=0.0, sigma=0.0), use_critic=True, iterations=12,
+                  snapshot_every=12, warm_start_iterations=10, detrend_frames=10)
+    local = reconstruct(frames, cfg).info["fluctuation_gain"]
+    flat = reconstruct(frames, cfg.replace(detrend_frames=None)).info["fluctuation_gain"]
+    assert 1.0 <= local < 2.0
+    assert flat > 2.0 * local
+    with pytest.raises(FluoGANError, match="detrend_frames"):
+        cfg.replace(detrend_frames=1)
+
+
+def test_tv_weight_has_a_model_error_floor(small_stack):
+    """On a bright, long stack the mean image's noise vanishes; the PSF model error
+    (psf_model_error) then sets the TV weight, so raising it strengthens the prior."""
+    cfg = _config(small_stack, use_critic=False, iterations=20, snapshot_every=20)
+    weak = reconstruct(small_stack["frames"], cfg.replace(psf_model_error=1e-4))
+    strong = reconstruct(small_stack["frames"], cfg.replace(psf_model_error=0.5))
+    # the floor is below this stack's noise: changing it within that range does nothing
+    same = reconstruct(small_stack["frames"], cfg.replace(psf_model_error=1e-3))
+    np.testing.assert_array_equal(weak.x, same.x)
+    assert strong.losses["tv"] > 10 * weak.losses["tv"]
+    with pytest.raises(FluoGANError, match="psf_model_error"):
+        cfg.replace(psf_model_error=-0.1)

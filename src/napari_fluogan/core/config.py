@@ -51,8 +51,11 @@ class FluoGANConfig:
     # of the normalised mean image (a MAP weighting: dim or short stacks get a stronger
     # prior, bright long ones a weaker one); tv_smoothing is its eps as a fraction of
     # the mean fine-pixel level of x
-    lambda_tv: float = 2.0
+    lambda_tv: float = 1.5
     tv_smoothing: float = 0.5
+    # relative error of the PSF model (rms, as a fraction of the mean image): a floor
+    # under the mean image's noise in the TV weight, so bright stacks stay regularised
+    psf_model_error: float = 0.015
     gamma: float = 1.0
     use_critic: bool = True
     adv_weight: float = 0.02
@@ -70,6 +73,9 @@ class FluoGANConfig:
     critic_lr: float = 2e-4
     critic_channels: int = 16
     critic_input: str = "fluctuation"
+    # frames per block of the local temporal mean that real frames are centred on, so
+    # that bleaching is not taken for fluctuation (core/trend.py); None = global mean
+    detrend_frames: int | None = 50
     lambda_gp: float = 10.0
     gp_every: int = 4
     step_scale: float = 1.0
@@ -135,6 +141,7 @@ class FluoGANConfig:
             "adv_weight",
             "lambda_gp",
             "cumulant_weight",
+            "psf_model_error",
         ):
             value = getattr(self, name)
             _finite(name, value)
@@ -163,6 +170,15 @@ class FluoGANConfig:
                 f"{self.warm_start_iterations!r}."
             )
         _positive("TV smoothing", self.tv_smoothing)
+        if self.detrend_frames is not None and (
+            not isinstance(self.detrend_frames, int)
+            or isinstance(self.detrend_frames, bool)
+            or self.detrend_frames < 2
+        ):
+            raise FluoGANError(
+                f"detrend_frames must be a whole number >= 2 (or None for the global mean), "
+                f"got {self.detrend_frames!r}."
+            )
         if self.margin_px is not None and (
             not isinstance(self.margin_px, int)
             or isinstance(self.margin_px, bool)

@@ -32,6 +32,7 @@ from .priors import (
 )
 from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
+from .trend import TemporalTrend
 
 LIVE_KEYS = ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight")
 
@@ -105,7 +106,9 @@ class _Problem:
         self.n_frames, m1, m2 = self.frames.shape
         self.mean_image = self.frames.mean(dim=0)
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
-        self.variance_image = self.frames.var(dim=0)
+        # fluctuations are measured around the local (bleaching) trend, not the global mean
+        self.trend = TemporalTrend(self.frames, config.detrend_frames)
+        self.variance_image = self.trend.detrended_variance(self.frames)
         variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
@@ -160,10 +163,13 @@ class _Adversary:
             )
         return self.fluctuation_gain
 
-    def _reference(self, expectation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """What real and simulated frames are centred on before the critic sees them."""
+    def _reference(
+        self, expectation: torch.Tensor, index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What real frames ``index`` and simulated frames are centred on for the critic."""
         if self.config.critic_input == "fluctuation":
-            return self.problem.mean_image, expectation
+            real = self.problem.trend.at(index) if index is not None else self.problem.mean_image
+            return real, expectation
         level = torch.full((), self.problem.scale, device=self.problem.device)
         return level, level
 
@@ -174,7 +180,7 @@ class _Adversary:
         idx = torch.randint(
             problem.n_frames, (config.batch_size,), generator=self.gen, device=problem.device
         )
-        ref_real, ref_fake = self._reference(expectation)
+        ref_real, ref_fake = self._reference(expectation, idx)
         real_in = problem.critic_input(problem.frames[idx], ref_real)
         fake_in = problem.critic_input(fake, ref_fake)
         # Lazy gradient penalty: every gp_every steps, weighted gp_every times.
@@ -288,8 +294,10 @@ def _run(
     tv_eps = config.tv_smoothing / config.upsample**2
     tv_lip = hyperbolic_tv_lipschitz(tv_eps)
     # MAP weighting: the data term is 1/2 ||r||^2 instead of 1/(2 s^2) ||r||^2, so the
-    # prior enters multiplied by s^2, the noise variance of the normalised mean image.
-    tv_noise_var = problem.mean_noise_var
+    # prior enters multiplied by s^2, the error variance of the normalised mean image:
+    # its noise, but never less than the model's own error (the PSF is never known to
+    # better than a few per cent), which is what limits bright, long stacks.
+    tv_noise_var = max(problem.mean_noise_var, config.psf_model_error**2)
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target

@@ -210,10 +210,10 @@ class ParameterForm:
             1000.0,
             0.1,
             3,
-            "Weight of the (smoothed) total-variation prior on x, in units of the noise "
-            "of the mean image: keeps solid structures solid and lines continuous "
-            "instead of bead chains. 0 = l1 only. Changes take effect at the next "
-            "iteration.",
+            "Weight of the (smoothed) total-variation prior on x, in units of the error "
+            "of the mean image (its noise plus a few per cent of PSF model error): keeps "
+            "solid structures solid and lines continuous instead of bead chains. "
+            "0 = l1 only. Changes take effect at the next iteration.",
         )
         self.use_critic = CheckBox(
             name="use_critic",
