@@ -4,7 +4,7 @@ Run from the repository root: ``python docs/make_real_data_figure.py`` (needs
 ``../shared/data/ghost_filaments_300nm.tif``); writes ``docs/real_data.png``. Settings:
 camera pixel 103 nm and PSF FWHM 318 nm (the original FluoGAN example's values; the
 absolute scale of this stack is uncertain), L = 4, camera values estimated, default
-FluoGAN config (l1 plus the hyperbolic TV prior, lambda_tv = 2).
+FluoGAN config (l1 plus the hyperbolic TV prior, default lambda_tv).
 """
 
 from __future__ import annotations
