@@ -48,9 +48,10 @@ class FluoGANConfig:
     lambda1: float = 0.02
     lambda2: float = 1.0
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
-    # of the normalised mean image (a MAP weighting: dim or short stacks get a stronger
-    # prior, bright long ones a weaker one); tv_smoothing is its eps as a fraction of
-    # the mean fine-pixel level of x
+    # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
+    # or short stacks get a stronger prior; bright long ones are limited by the PSF
+    # model instead); tv_smoothing is its eps as a fraction of the mean fine-pixel
+    # level of x
     lambda_tv: float = 1.5
     tv_smoothing: float = 0.5
     # relative error of the PSF model (rms, as a fraction of the mean image): a floor
@@ -170,21 +171,8 @@ class FluoGANConfig:
                 f"{self.warm_start_iterations!r}."
             )
         _positive("TV smoothing", self.tv_smoothing)
-        if self.detrend_frames is not None and (
-            not isinstance(self.detrend_frames, int)
-            or isinstance(self.detrend_frames, bool)
-            or self.detrend_frames < 2
-        ):
-            raise FluoGANError(
-                f"detrend_frames must be a whole number >= 2 (or None for the global mean), "
-                f"got {self.detrend_frames!r}."
-            )
-        if self.margin_px is not None and (
-            not isinstance(self.margin_px, int)
-            or isinstance(self.margin_px, bool)
-            or self.margin_px < 0
-        ):
-            raise FluoGANError(f"margin_px must be a whole number >= 0, got {self.margin_px!r}.")
+        _whole_or_none("detrend_frames", self.detrend_frames, 2, " (or None for the global mean)")
+        _whole_or_none("margin_px", self.margin_px, 0)
         _positive("critic learning rate", self.critic_lr)
         _positive("step scale", self.step_scale)
         if self.fluctuation_gain is not None:
@@ -282,6 +270,16 @@ class FluoGANConfig:
 def _finite(name: str, value: Any) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise FluoGANError(f"{name} must be a finite number, got {value!r}.")
+
+
+def _whole_or_none(name: str, value: Any, minimum: int, none_means: str = "") -> None:
+    """``value`` is None or a whole number >= ``minimum`` (``none_means`` says what None does)."""
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or value < minimum
+    ):
+        raise FluoGANError(
+            f"{name} must be a whole number >= {minimum}{none_means}, got {value!r}."
+        )
 
 
 def _positive(name: str, value: Any) -> None:

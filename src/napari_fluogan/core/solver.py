@@ -163,15 +163,21 @@ class _Adversary:
             )
         return self.fluctuation_gain
 
-    def _reference(
-        self, expectation: torch.Tensor, index: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """What real frames ``index`` and simulated frames are centred on for the critic."""
+    def _level(self) -> torch.Tensor | None:
+        """The common centring of ``critic_input="raw"``; None for fluctuation input."""
         if self.config.critic_input == "fluctuation":
-            real = self.problem.trend.at(index) if index is not None else self.problem.mean_image
-            return real, expectation
-        level = torch.full((), self.problem.scale, device=self.problem.device)
-        return level, level
+            return None
+        return torch.full((), self.problem.scale, device=self.problem.device)
+
+    def _real_reference(self, index: torch.Tensor) -> torch.Tensor:
+        """What real frames ``index`` are centred on: their local (bleaching) trend."""
+        level = self._level()
+        return self.problem.trend.at(index) if level is None else level
+
+    def _fake_reference(self, expectation: torch.Tensor) -> torch.Tensor:
+        """What simulated frames are centred on: their expectation ``Psi x + b``."""
+        level = self._level()
+        return expectation if level is None else level
 
     def _critic_step(
         self, fake: torch.Tensor, expectation: torch.Tensor
@@ -180,9 +186,8 @@ class _Adversary:
         idx = torch.randint(
             problem.n_frames, (config.batch_size,), generator=self.gen, device=problem.device
         )
-        ref_real, ref_fake = self._reference(expectation, idx)
-        real_in = problem.critic_input(problem.frames[idx], ref_real)
-        fake_in = problem.critic_input(fake, ref_fake)
+        real_in = problem.critic_input(problem.frames[idx], self._real_reference(idx))
+        fake_in = problem.critic_input(fake, self._fake_reference(expectation))
         # Lazy gradient penalty: every gp_every steps, weighted gp_every times.
         gp_now = self.steps % config.gp_every == 0
         lambda_gp = config.lambda_gp * config.gp_every if gp_now else 0.0
@@ -217,7 +222,7 @@ class _Adversary:
                         psi, x_ph, b_ph, noise, batch, self.gen, fluctuation_gain=gain
                     )
             losses = self._critic_step(fake, expectation)
-        reference = self._reference(expectation)[1]
+        reference = self._fake_reference(expectation)
 
         def score_fn(frames_ph: torch.Tensor) -> torch.Tensor:
             return self.critic(problem.critic_input(frames_ph, reference))
