@@ -3,7 +3,8 @@
 Prints, in one run, the smallest resolved separation and the per-pair dip contrast
 (with the control bar's split contrast; ``*`` marks controls that count, i.e. bars
 narrower than the PSF FWHM) for mean, RL(mean), SOFI2, SOFI2+RL, FluoGAN L2-only and
-FluoGAN "nocritic" (L2 + l1 + the experimental cumulant term, weight 1), FluoGAN
+FluoGAN "nocritic" (L2 + l1 + the second-order cumulant term at its MAP weight,
+``cumulant_weight = 1``, off by default), FluoGAN
 full (defaults), on six cases, with the ground truth itself as a first row (binned
 on the 25 nm grid, its randomly placed emitters give its own control bars random
 dips: the floor of the control metric):

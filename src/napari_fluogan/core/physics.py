@@ -82,6 +82,12 @@ class PsiOperator:
             self._radius = k // 2
 
     @property
+    def separable_factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(A_y, A_x)`` with ``Psi X = A_y X A_x^T`` (margin included), or None when
+        the PSF is not separable."""
+        return (self._a_y, self._a_x) if self.separable else None
+
+    @property
     def norm_sq(self) -> float:
         """Upper bound of ``||Psi||^2`` (reached at zero frequency): L^2."""
         return float(self.upsample**2)

@@ -284,14 +284,9 @@ def _run(
     gen.manual_seed(config.seed)
     adversary = _Adversary(problem, config, gen) if config.use_critic else None
     cumulant = None
-    if config.cumulant_weight > 0:
-        cumulant = CumulantTerm(
-            problem.frames,
-            GaussianPSF(config.effective_psf_fwhm_nm),
-            config.pixel_size_nm,
-            config.upsample,
-            config.cumulant_lag,
-        )
+    factors = psi.separable_factors
+    if config.cumulant_weight > 0 and factors is not None:
+        cumulant = CumulantTerm(problem.frames, *factors, config.cumulant_lag)
         if not cumulant.active:  # no significant lagged correlation in the data
             cumulant = None
 
@@ -303,6 +298,12 @@ def _run(
     # its noise, but never less than the model's own error (the PSF is never known to
     # better than a few per cent), which is what limits bright, long stacks.
     tv_noise_var = max(problem.mean_noise_var, config.psf_model_error**2)
+    # the cumulant term, weighted the same way: relative to the mean image's error variance
+    cumulant_weight = (
+        config.cumulant_weight * tv_noise_var / max(cumulant.noise_var, 1e-30)
+        if cumulant is not None
+        else 0.0
+    )
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
@@ -375,8 +376,8 @@ def _run(
         grad_x = gamma * psi.adjoint(problem.residual(y, b)) if gamma > 0 else torch.zeros_like(x)
         if cumulant is not None:
             grad_c, losses["cumulant"] = cumulant.gradient(y)
-            grad_x = grad_x + config.cumulant_weight * grad_c
-            lipschitz_x = lipschitz_x + config.cumulant_weight * cumulant.lipschitz()
+            grad_x = grad_x + cumulant_weight * grad_c
+            lipschitz_x = lipschitz_x + cumulant_weight * cumulant.lipschitz()
         if p["lambda_tv"] > 0:
             tv_weight = p["lambda_tv"] * tv_noise_var
             grad_tv, tv_value = hyperbolic_tv_gradient(y, tv_eps)
