@@ -54,6 +54,18 @@ def test_full_gan_runs_and_is_deterministic(small_stack):
     assert not np.array_equal(a.x, c.x)
 
 
+def test_raw_critic_input_runs_and_differs_from_fluctuation_input(small_stack):
+    """critic_input="raw" centres real and simulated frames on one common level, so the
+    critic also sees the mean structure: a different game, still finite."""
+    cfg = _config(small_stack, use_critic=True, seed=3, critic_input="raw")
+    raw = reconstruct(small_stack["frames"], cfg)
+    assert np.isfinite(raw.x).all() and np.isfinite(raw.losses["w_distance"])
+    fluctuation = reconstruct(small_stack["frames"], cfg.replace(critic_input="fluctuation"))
+    assert not np.allclose(raw.x, fluctuation.x)
+    with pytest.raises(FluoGANError, match="critic_input"):
+        cfg.replace(critic_input="frames")
+
+
 def test_pure_adversarial_mode_runs(small_stack):
     cfg = _config(small_stack, gamma=0.0, use_critic=True, warm_start_iterations=0)
     snap = reconstruct(small_stack["frames"], cfg)
