@@ -56,8 +56,8 @@ class FluoGANConfig:
     tv_smoothing: float = 0.5
     # relative error trusted in the mean image (rms, as a fraction of it): a floor under
     # its noise in the TV weight, so bright stacks stay regularised. It stands for the
-    # PSF model error and for what the mean image cannot tell apart (a line pair from
-    # a solid bar of the same extent differ only in 4th moments): with an exact
+    # PSF model error and for what the mean image cannot tell apart (a line pair and
+    # a solid bar of the same second moment differ only in 4th moments): with an exact
     # Gaussian PSF, 0.015 split 210 nm control bars, 0.02 keeps them whole
     psf_model_error: float = 0.02
     gamma: float = 1.0
