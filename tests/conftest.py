@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_fluogan.core.blinking import REGIMES, BlinkingSimulation, Camera, simulate_blinking
+from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import GaussianPSF
-from napari_fluogan.core.simulate import simulate_stack
+from napari_fluogan.core.simulate import Phantom, line_pair_phantom, simulate_stack
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -23,6 +25,35 @@ def small_truth(shape=(48, 48), seed=0, level=2.0) -> np.ndarray:
         i, j = rng.integers(4, shape[0] - 4, size=2)
         x[i : i + 2, j : j + 2] = level
     return x
+
+
+#: the quality benchmark's camera (benchmarks/bench_quality.py): QE 0.8, 2 ADU per e-,
+#: offset 100 ADU, read noise 2 ADU
+BENCH_CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
+                      read_noise_adu=2.0)
+
+
+def blinking_line_pairs(
+    separations_nm: tuple[float, ...],
+    regime: str = "bright",
+    n_frames: int = 200,
+    seed: int = 0,
+    line_length_nm: float = 800.0,
+    gap_nm: float = 500.0,
+    margin_nm: float = 500.0,
+    density_per_nm: float = 1.0,
+) -> tuple[Phantom, BlinkingSimulation]:
+    """A small blinking line-pair stack (Gaussian 318 nm PSF, 100 nm pixels, L = 4,
+    the benchmark camera) and its phantom."""
+    phantom = line_pair_phantom(separations_nm=separations_nm, line_length_nm=line_length_nm,
+                                gap_nm=gap_nm, margin_nm=margin_nm)
+    photophysics, background = REGIMES[regime]
+    sim = simulate_blinking(
+        LinePairEmitters(phantom), GaussianPSF(318.0), 100.0, 4, n_frames,
+        density_per_nm=density_per_nm, photophysics=photophysics, camera=BENCH_CAMERA,
+        background_photons=background, seed=seed,
+    )
+    return phantom, sim
 
 
 @pytest.fixture

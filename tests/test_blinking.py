@@ -12,6 +12,8 @@ from napari_fluogan.core.phantoms import BeadPhantom, FilamentPhantom, LinePairE
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.simulate import line_pair_phantom
 
+from .conftest import BENCH_CAMERA
+
 
 def test_on_times_follow_the_telegraph_process():
     rng = np.random.default_rng(0)
@@ -45,10 +47,8 @@ def _small_pairs():
 
 def test_simulated_stack_matches_its_truth_and_camera():
     pp, bg = REGIMES["bright"]
-    cam = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
-                 read_noise_adu=2.0)
     sim = simulate_blinking(_small_pairs(), GaussianPSF(318.0), 100.0, 4, 200,
-                            density_per_nm=0.05, photophysics=pp, camera=cam,
+                            density_per_nm=0.05, photophysics=pp, camera=BENCH_CAMERA,
                             background_photons=bg, seed=3)
     t, m1, m2 = sim.frames.shape
     assert t == 200 and sim.frames.dtype == np.uint16

@@ -6,28 +6,18 @@ import pytest
 import torch
 
 from napari_fluogan import FluoGANConfig, reconstruct
-from napari_fluogan.core.blinking import REGIMES, Camera, simulate_blinking
 from napari_fluogan.core.cumulant import CumulantTerm
-from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.physics import PsiOperator
 from napari_fluogan.core.psf import GaussianPSF
-from napari_fluogan.core.simulate import line_pair_phantom
 from napari_fluogan.core.stack import to_photons
 
-CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
-                read_noise_adu=2.0)
+from .conftest import BENCH_CAMERA, blinking_line_pairs
 
 
 def _blinking_photons(regime: str, n_frames: int = 200, seed: int = 0) -> np.ndarray:
-    phantom = line_pair_phantom(separations_nm=(240.0,), line_length_nm=600.0,
-                                gap_nm=400.0, margin_nm=400.0)
-    photophysics, background = REGIMES[regime]
-    sim = simulate_blinking(
-        LinePairEmitters(phantom), GaussianPSF(318.0), 100.0, 4, n_frames,
-        density_per_nm=1.0, photophysics=photophysics, camera=CAMERA,
-        background_photons=background, seed=seed,
-    )
-    return to_photons(sim.frames, CAMERA.gain_adu_per_e, CAMERA.offset_adu)
+    _, sim = blinking_line_pairs((240.0,), regime, n_frames, seed, line_length_nm=600.0,
+                                 gap_nm=400.0, margin_nm=400.0)
+    return to_photons(sim.frames, BENCH_CAMERA.gain_adu_per_e, BENCH_CAMERA.offset_adu)
 
 
 def _term(photons: np.ndarray, margin: int) -> tuple[CumulantTerm, PsiOperator]:

@@ -8,13 +8,11 @@ from napari_fluogan import (
     reconstruct,
     reconstruct_iter,
 )
-from napari_fluogan.core.blinking import REGIMES, Camera, simulate_blinking
 from napari_fluogan.core.metrics import evaluate_pairs
-from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import GaussianPSF
-from napari_fluogan.core.simulate import line_pair_phantom, simulate_stack
+from napari_fluogan.core.simulate import simulate_stack
 
-from .conftest import small_truth
+from .conftest import blinking_line_pairs, small_truth
 
 
 def _config(stack, **changes):
@@ -225,16 +223,7 @@ def test_exact_psf_keeps_a_narrow_control_bar_whole():
     """With the PSF the engine assumes, the l1 prior sharpens most. The default floor
     under the TV weight must still keep a solid bar narrower than the PSF whole while
     the 210 nm line pair beside it is resolved; a weaker floor splits the bar."""
-    phantom = line_pair_phantom(
-        separations_nm=(210.0,), line_length_nm=800.0, gap_nm=500.0, margin_nm=500.0
-    )
-    photophysics, background = REGIMES["bright"]
-    camera = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
-                    read_noise_adu=2.0)
-    sim = simulate_blinking(
-        LinePairEmitters(phantom), GaussianPSF(318.0), 100.0, 4, 200, density_per_nm=1.0,
-        photophysics=photophysics, camera=camera, background_photons=background, seed=0,
-    )
+    phantom, sim = blinking_line_pairs((210.0,), "bright", n_frames=200, seed=0)
     cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu")
 
     def pair_and_control(config: FluoGANConfig) -> tuple[float, float]:
