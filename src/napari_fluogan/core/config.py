@@ -46,7 +46,10 @@ class FluoGANConfig:
     roi: tuple[int, int, int, int] | None = None
     # objective
     lambda1: float = 0.02
-    lambda2: float = 1.0
+    # smoothness of the background b: b has no l1 cost, so a rough b takes the
+    # interior of a wide solid structure and leaves x its two edges (a 490 nm bar came
+    # out hollow at 1); 5 keeps such bars solid and still follows haze a few um wide
+    lambda2: float = 5.0
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
     # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
     # or short stacks get a stronger prior; bright long ones are limited by the PSF
