@@ -71,8 +71,9 @@ class FluoGANConfig:
     # weight of the lagged cross-cumulant (second-order) data term (core/cumulant.py),
     # relative to its MAP weight (mean image's error variance over the term's noise
     # variance); 0 = off. Off by default: at 1 it resolves 180 nm on the Airy-bright
-    # benchmark (210 without), but splits 210 nm control bars on 2 of 5 small bright
-    # stacks simulated with the exact PSF (docs/quality.md)
+    # benchmark (210 without), but splits a 210 nm control bar on small bright stacks
+    # simulated with the exact PSF; measured, its noise makes that weight 5-7x too
+    # high, and at the measured weight it gains no step (docs/quality.md)
     cumulant_weight: float = 0.0
     cumulant_lag: int = 1
     # optimisation

@@ -21,7 +21,9 @@ scale. The solver weights it as a MAP estimate would: by the ratio of the mean
 image's error variance to this term's noise variance per pixel (``noise_var``). A
 bright, long stack, whose cumulants are well measured, gets a real share (about 0.007
 on the bright benchmark stacks); a dim one, whose cumulants are mostly noise, next to
-none (about 0.0002). When the data show no significant lagged correlation (e.g. the
+none (about 0.0002). That weight takes frames and offset maps as independent; measured
+from two half-stacks it is 5-7x too high (``docs/quality.md``), one reason the term is
+off by default. When the data show no significant lagged correlation (e.g. the
 engine's own i.i.d. simulator) the term switches itself off.
 """
 
