@@ -17,16 +17,21 @@ import argparse
 import time
 
 import torch
-from bench_quality import CAMERA, _number_or_text
+from bench_quality import (
+    CAMERA,
+    PIXEL_NM,
+    PSF_FWHM_NM,
+    UPSAMPLE,
+    _number_or_text,
+    fluogan_config,
+    run_method,
+)
 
-from napari_fluogan import FluoGANConfig, reconstruct
-from napari_fluogan.core import baselines, metrics
+from napari_fluogan import reconstruct
+from napari_fluogan.core import metrics
 from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.phantoms import FilamentPhantom
 from napari_fluogan.core.psf import AiryPSF
-from napari_fluogan.core.stack import to_photons
-
-PIXEL_NM, FWHM_NM, L = 100.0, 318.0, 4
 
 
 def main() -> None:
@@ -41,34 +46,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: _number_or_text(v) for k, v in (a.split("=", 1) for a in args.set)}
-    modes = {"FluoGAN L2-only": False} | ({"FluoGAN full": True} if args.critic else {})
+    modes = {"FluoGAN L2-only": "fluogan-l2"} | ({"FluoGAN full": "fluogan"} if args.critic else {})
     print(f"# filaments 3.2 x 3.2 um (phantom seed 5, simulation seed 11), Airy FWHM "
-          f"{FWHM_NM:.0f} nm, T = {args.frames}, overrides: {overrides or 'none'}")
+          f"{PSF_FWHM_NM:.0f} nm, T = {args.frames}, overrides: {overrides or 'none'}")
     print(f"{'case':<22}{'method':<18}{'PSNR':>6}{'SSIM':>7}{'x / px':>9}{'b mean':>9}{'time':>7}")
     for n_filaments in args.filaments:
         phantom = FilamentPhantom(height_nm=3200.0, width_nm=3200.0, n_filaments=n_filaments,
                                   seed=5)
         for regime in args.regimes:
             photophysics, background = REGIMES[regime]
-            sim = simulate_blinking(phantom, AiryPSF.with_fwhm(FWHM_NM), PIXEL_NM, L,
-                                    args.frames, density_per_nm=1.0, photophysics=photophysics,
-                                    camera=CAMERA, background_photons=background, seed=11)
+            sim = simulate_blinking(phantom, AiryPSF.with_fwhm(PSF_FWHM_NM), PIXEL_NM,
+                                    UPSAMPLE, args.frames, density_per_nm=1.0,
+                                    photophysics=photophysics, camera=CAMERA,
+                                    background_photons=background, seed=11)
             truth = sim.truth
-            n_camera = truth.size / L**2
+            n_camera = truth.size / UPSAMPLE**2
             case = f"{n_filaments} filaments, {regime}"
             print(f"{case:<22}{'truth':<18}{'':>6}{'':>7}{truth.sum() / n_camera:>9.0f}"
                   f"{background * CAMERA.quantum_efficiency:>9.1f}")
-            photons = to_photons(sim.frames, CAMERA.gain_adu_per_e, CAMERA.offset_adu)
-            rl = baselines.richardson_lucy(baselines.mean_image(photons),
-                                           pixel_size_nm=PIXEL_NM, upsample=L,
-                                           iterations=200, psf_fwhm_nm=FWHM_NM)
+            rl, _ = run_method("rl", sim.frames, PSF_FWHM_NM, None, 200, seed=1)
             print(f"{'':<22}{'RL(mean)':<18}{metrics.psnr(rl, truth):>6.1f}"
                   f"{metrics.ssim(rl, truth):>7.2f}")
-            for name, use_critic in modes.items():
-                cfg = FluoGANConfig(psf_fwhm_nm=FWHM_NM, pixel_size_nm=PIXEL_NM, upsample=L,
-                                    alpha=CAMERA.gain_adu_per_e, offset=CAMERA.offset_adu,
-                                    sigma=CAMERA.read_noise_adu, device="cpu", seed=1,
-                                    use_critic=use_critic).replace(**overrides)
+            for name, method in modes.items():
+                cfg = fluogan_config(method, PSF_FWHM_NM, None, seed=1, overrides=overrides)
                 start = time.perf_counter()
                 snap = reconstruct(sim.frames, cfg)
                 seconds = time.perf_counter() - start

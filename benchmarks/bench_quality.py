@@ -99,6 +99,19 @@ def run_method(
         return baselines.run_baseline(
             method, photons, PIXEL_NM, UPSAMPLE, fwhm_nm, iterations=rl_iterations
         )
+    cfg = fluogan_config(method, fwhm_nm, iterations, seed, overrides)
+    return reconstruct(frames, cfg).x, PIXEL_NM / UPSAMPLE
+
+
+def fluogan_config(
+    method: str,
+    fwhm_nm: float,
+    iterations: int | None,
+    seed: int,
+    overrides: dict[str, float | str] | None = None,
+) -> FluoGANConfig:
+    """The config of a FluoGAN row (``fluogan``, ``fluogan-l2``, ``fluogan-nocritic``)
+    for a stack taken with :data:`CAMERA` (camera values given, as after calibration)."""
     cfg = FluoGANConfig(
         psf_fwhm_nm=fwhm_nm,
         pixel_size_nm=PIXEL_NM,
@@ -120,8 +133,7 @@ def run_method(
             iterations=iterations,
             warm_start_iterations=min(cfg.warm_start_iterations, iterations // 2),
         )
-    cfg = cfg.replace(snapshot_every=cfg.iterations, **(overrides or {}))
-    return reconstruct(frames, cfg).x, PIXEL_NM / UPSAMPLE
+    return cfg.replace(snapshot_every=cfg.iterations, **(overrides or {}))
 
 
 def _number_or_text(value: str) -> float | str:
