@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from napari_fluogan import (
     reconstruct,
     reconstruct_iter,
 )
-from napari_fluogan.core.metrics import evaluate_pairs
+from napari_fluogan.core.metrics import PairResult, evaluate_pairs
 from napari_fluogan.core.psf import GaussianPSF
 from napari_fluogan.core.simulate import simulate_stack
 
@@ -219,22 +221,36 @@ def test_tv_weight_has_a_model_error_floor(small_stack):
         cfg.replace(psf_model_error=-0.1)
 
 
+#: L2-only on a stack taken with the benchmark camera (conftest.BENCH_CAMERA)
+BENCH_L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu")
+
+
+@functools.cache
+def _one_pair_stack(separation_nm: float) -> tuple:
+    """One blinking line pair and its control bar (exact PSF, bright, T = 200)."""
+    return blinking_line_pairs((separation_nm,), "bright", n_frames=200, seed=0)
+
+
+def _one_pair(separation_nm: float, config: FluoGANConfig) -> PairResult:
+    """The contrasts of that pair and its control bar, reconstructed with ``config``."""
+    phantom, sim = _one_pair_stack(separation_nm)
+    (result,) = evaluate_pairs(reconstruct(sim.frames, config).x, 25.0, phantom.pairs, 318.0)
+    return result
+
+
 def test_exact_psf_keeps_a_narrow_control_bar_whole():
     """With the PSF the engine assumes, the l1 prior sharpens most. The default floor
     under the TV weight must still keep a solid bar narrower than the PSF whole while
     the 210 nm line pair beside it is resolved; a weaker floor splits the bar."""
-    phantom, sim = blinking_line_pairs((210.0,), "bright", n_frames=200, seed=0)
-    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu")
 
     def pair_and_control(config: FluoGANConfig) -> tuple[float, float]:
-        (result,) = evaluate_pairs(reconstruct(sim.frames, config).x, 25.0, phantom.pairs,
-                                   318.0)
+        result = _one_pair(210.0, config)
         assert result.control_counts  # 310 nm bar, narrower than the 318 nm PSF
         return result.contrast, result.control_contrast
 
-    pair, control = pair_and_control(cfg)
+    pair, control = pair_and_control(BENCH_L2)
     assert pair > 0.5 and control < 0.15
-    _, weak_control = pair_and_control(cfg.replace(psf_model_error=0.005))
+    _, weak_control = pair_and_control(BENCH_L2.replace(psf_model_error=0.005))
     assert weak_control > 0.3
 
 
@@ -243,13 +259,11 @@ def test_background_does_not_hollow_a_wide_bar():
     leaves x its two edges. The default smoothness of b keeps a 490 nm bar (wider than
     the PSF, the 390 nm pair's control) nearly as solid as its emitters are (truth
     0.16); with ``lambda2 = 1`` (the old default) it comes out hollow (about 0.5)."""
-    phantom, sim = blinking_line_pairs((390.0,), "bright", n_frames=200, seed=0)
-    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu")
 
     def bar_dip(config: FluoGANConfig) -> float:
-        (result,) = evaluate_pairs(reconstruct(sim.frames, config).x, 25.0, phantom.pairs)
+        result = _one_pair(390.0, config)
         assert result.contrast > 0.9  # the pair beside it stays resolved
         return result.control_contrast
 
-    assert bar_dip(cfg) < 0.35
-    assert bar_dip(cfg.replace(lambda2=1.0)) > 0.45
+    assert bar_dip(BENCH_L2) < 0.35
+    assert bar_dip(BENCH_L2.replace(lambda2=1.0)) > 0.45
