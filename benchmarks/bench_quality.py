@@ -62,6 +62,9 @@ CASES = {
     "gauss-dim": ("gaussian", "dim", PSF_FWHM_NM),
 }
 METHODS = ("truth", "mean", "rl", "sofi2", "sofi2-rl", "fluogan-l2", "fluogan-nocritic", "fluogan")
+#: not defaults, run with --methods: the Airy PSF model (psf_model="airy") for RL and
+#: FluoGAN L2-only, to show how much of the gap on Airy data is the PSF model's
+AIRY_MODEL_METHODS = ("rl-airy", "fluogan-l2-airy")
 DENSITY_PER_NM = 1.0
 
 
@@ -95,6 +98,12 @@ def run_method(
     photons = to_photons(frames, CAMERA.gain_adu_per_e, CAMERA.offset_adu)
     if method == "truth":
         raise ValueError("the truth row is filled in by main()")
+    if method == "rl-airy":
+        image = baselines.richardson_lucy(
+            baselines.mean_image(photons), AiryPSF.with_fwhm(fwhm_nm), PIXEL_NM, UPSAMPLE,
+            iterations=rl_iterations,
+        )
+        return image, PIXEL_NM / UPSAMPLE
     if method in baselines.METHODS:
         return baselines.run_baseline(
             method, photons, PIXEL_NM, UPSAMPLE, fwhm_nm, iterations=rl_iterations
@@ -124,8 +133,10 @@ def fluogan_config(
         device="cpu",
         seed=seed,
     )
-    if method == "fluogan-l2":
+    if method in ("fluogan-l2", "fluogan-l2-airy"):
         cfg = cfg.replace(cumulant_weight=0.0)
+    if method == "fluogan-l2-airy":
+        cfg = cfg.replace(psf_model="airy")
     elif method == "fluogan-nocritic":
         cfg = cfg.replace(cumulant_weight=1.0)
     if iterations is not None:
@@ -161,7 +172,8 @@ def main() -> None:
     parser.add_argument("--rl-iterations", type=int, default=200, help="RL iterations")
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=tuple(CASES))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
+    parser.add_argument("--methods", nargs="+", choices=METHODS + AIRY_MODEL_METHODS,
+                        default=METHODS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                         help="override FluoGAN config fields, e.g. --set lambda_tv=0")

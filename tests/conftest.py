@@ -9,7 +9,7 @@ import pytest
 
 from napari_fluogan.core.blinking import REGIMES, BlinkingSimulation, Camera, simulate_blinking
 from napari_fluogan.core.phantoms import LinePairEmitters
-from napari_fluogan.core.psf import GaussianPSF
+from napari_fluogan.core.psf import PSF, GaussianPSF
 from napari_fluogan.core.simulate import Phantom, line_pair_phantom, simulate_stack
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -42,14 +42,15 @@ def blinking_line_pairs(
     gap_nm: float = 500.0,
     margin_nm: float = 500.0,
     density_per_nm: float = 1.0,
+    psf: PSF | None = None,
 ) -> tuple[Phantom, BlinkingSimulation]:
-    """A small blinking line-pair stack (Gaussian 318 nm PSF, 100 nm pixels, L = 4,
-    the benchmark camera) and its phantom."""
+    """A small blinking line-pair stack (by default a Gaussian 318 nm PSF; 100 nm
+    pixels, L = 4, the benchmark camera) and its phantom."""
     phantom = line_pair_phantom(separations_nm=separations_nm, line_length_nm=line_length_nm,
                                 gap_nm=gap_nm, margin_nm=margin_nm)
     photophysics, background = REGIMES[regime]
     sim = simulate_blinking(
-        LinePairEmitters(phantom), GaussianPSF(318.0), 100.0, 4, n_frames,
+        LinePairEmitters(phantom), psf or GaussianPSF(318.0), 100.0, 4, n_frames,
         density_per_nm=density_per_nm, photophysics=photophysics, camera=BENCH_CAMERA,
         background_photons=background, seed=seed,
     )

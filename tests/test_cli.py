@@ -40,11 +40,19 @@ def test_reconstruct_writes_results_with_metadata(sim_stack, tmp_path):
     assert x_px == pytest.approx(50.0) and b_px == pytest.approx(100.0)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["roi"] == [2, 3, 16, 20] and cfg["iterations"] == 6
+    assert cfg["psf_model"] == "gaussian"
     # the saved config reproduces the run
     out2 = tmp_path / "res2"
     assert main(["reconstruct", str(sim_stack), "--config", str(out / "config.json"),
                  "--out", str(out2), "--quiet"]) == 0
     np.testing.assert_array_equal(tifffile.imread(out2 / "x.tif"), x)
+    # the Airy model: a different x, and recorded in the config
+    out3 = tmp_path / "res3"
+    assert main(["reconstruct", str(sim_stack), "--config", str(out / "config.json"),
+                 "--psf-model", "airy", "--out", str(out3), "--quiet"]) == 0
+    assert json.loads((out3 / "config.json").read_text())["psf_model"] == "airy"
+    x_airy = tifffile.imread(out3 / "x.tif")
+    assert x_airy.shape == x.shape and not np.allclose(x_airy, x)
 
 
 def _error_of(argv, capsys):
@@ -89,6 +97,7 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, sim_stack, capsys):
         "pixel size": ["reconstruct", str(nopix), *common],
         "JSON": ["reconstruct", str(sim_stack), "--config", str(bad_json), *common],
         "invalid float": ["reconstruct", str(sim_stack), "--alpha", "abc", *common],
+        "invalid choice": ["reconstruct", str(sim_stack), "--psf-model", "lorentz", *common],
         "alpha": ["reconstruct", str(sim_stack), "--alpha", "0", *common],
         "required": ["reconstruct", str(sim_stack)],
         "frames": ["simulate", "--out", str(tmp_path / "s.tif"), "--frames", "0"],

@@ -2,6 +2,7 @@ import pytest
 
 from napari_fluogan import FluoGANConfig, FluoGANError
 from napari_fluogan.core.config import fwhm_from_na
+from napari_fluogan.core.psf import AiryPSF, GaussianPSF, measure_fwhm_px
 
 
 def test_json_round_trip(tmp_path):
@@ -18,6 +19,21 @@ def test_fwhm_from_na_and_wavelength():
     cfg = FluoGANConfig(psf_fwhm_nm=None, na=1.15, emission_wavelength_nm=600.0)
     assert cfg.effective_psf_fwhm_nm == pytest.approx(fwhm_from_na(600.0, 1.15))
     assert cfg.effective_psf_fwhm_nm == pytest.approx(318.26, abs=0.1)
+
+
+def test_psf_model_picks_the_shape_the_engine_assumes():
+    """Gaussian by default; Airy of the given FWHM, or the Airy pattern of the
+    objective when NA and wavelength are given (its FWHM is 0.51 lambda / NA, narrower
+    than the 0.61 lambda / NA used for the Gaussian)."""
+    assert FluoGANConfig().make_psf() == GaussianPSF(318.0)
+    airy = FluoGANConfig(psf_model="airy").make_psf()
+    assert isinstance(airy, AiryPSF)
+    assert measure_fwhm_px(airy.kernel(5.0)) * 5.0 == pytest.approx(318.0, rel=0.03)
+    by_na = FluoGANConfig(psf_fwhm_nm=None, na=1.4, emission_wavelength_nm=670.0,
+                          psf_model="airy").make_psf()
+    assert by_na == AiryPSF(1.4, 670.0)
+    cfg = FluoGANConfig(psf_model="airy")
+    assert FluoGANConfig.from_json(cfg.to_json()).psf_model == "airy"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +57,7 @@ def test_fwhm_from_na_and_wavelength():
         ({"device": "tpu"}, "device"),
         ({"gamma": 0.0, "use_critic": False}, "nothing to fit"),
         ({"step_scale": 3.0}, "step_scale"),
+        ({"psf_model": "lorentz"}, "psf_model must be one of gaussian, airy"),
     ],
 )
 def test_bad_settings_are_rejected_with_a_clear_message(changes, words):

@@ -19,7 +19,7 @@ from .cli_quality import (
     run_metrics_command,
     simulate_frames,
 )
-from .core.config import FluoGANConfig
+from .core.config import PSF_MODELS, FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
 from .core.simulate import to_uint16_counts
 
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     optics.add_argument("--psf-fwhm-nm", type=float, help="PSF full width at half maximum (nm)")
     optics.add_argument("--na", type=float, help="numerical aperture (with --wavelength-nm)")
     optics.add_argument("--wavelength-nm", type=float, help="emission wavelength (nm)")
+    optics.add_argument(
+        "--psf-model",
+        choices=PSF_MODELS,
+        help="PSF shape the engine assumes (default gaussian; airy only for an ideal "
+        "widefield PSF: see docs/parameters.md)",
+    )
     optics.add_argument(
         "--pixel-size-nm",
         type=float,
@@ -181,6 +187,7 @@ _CONFIG_FLAGS = {
     "psf_fwhm_nm": "psf_fwhm_nm",
     "na": "na",
     "wavelength_nm": "emission_wavelength_nm",
+    "psf_model": "psf_model",
     "pixel_size_nm": "pixel_size_nm",
     "upsample": "upsample",
     "alpha": "alpha",

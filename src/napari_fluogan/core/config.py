@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FluoGANError
-from .psf import FWHM_PER_SIGMA
+from .psf import FWHM_PER_SIGMA, PSF, AiryPSF, GaussianPSF
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ESTIMATORS = ("pathwise", "straight-through", "exact")
 CRITIC_INPUTS = ("fluctuation", "raw")
+PSF_MODELS = ("gaussian", "airy")
 
 
 def fwhm_from_na(emission_wavelength_nm: float, na: float) -> float:
@@ -38,6 +39,11 @@ class FluoGANConfig:
     upsample: int = 4
     na: float | None = None
     emission_wavelength_nm: float | None = None
+    # the PSF shape the engine assumes: "gaussian" (robust: under-resolves a true Airy
+    # pattern rather than invent detail) or "airy" (an ideal widefield objective; finer
+    # on such data, but a PSF with weaker rings than the model, or a FWHM given too
+    # narrow, splits solid structures; docs/quality.md)
+    psf_model: str = "gaussian"
     # camera (ADU); None = estimate from the data
     alpha: float | None = None
     offset: float | None = None
@@ -198,6 +204,10 @@ class FluoGANConfig:
             raise FluoGANError(
                 f"estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}."
             )
+        if self.psf_model not in PSF_MODELS:
+            raise FluoGANError(
+                f"psf_model must be one of {', '.join(PSF_MODELS)}, got {self.psf_model!r}."
+            )
         if self.critic_input not in CRITIC_INPUTS:
             raise FluoGANError(
                 f"critic_input must be one of {', '.join(CRITIC_INPUTS)}, "
@@ -214,6 +224,16 @@ class FluoGANConfig:
             return float(self.psf_fwhm_nm)
         assert self.na is not None and self.emission_wavelength_nm is not None
         return fwhm_from_na(self.emission_wavelength_nm, self.na)
+
+    def make_psf(self) -> PSF:
+        """The PSF the engine assumes: ``psf_model`` of the effective FWHM, or, for an
+        Airy model given by NA and wavelength, the Airy pattern of that objective."""
+        if self.psf_model == "gaussian":
+            return GaussianPSF(self.effective_psf_fwhm_nm)
+        if self.psf_fwhm_nm is None:
+            assert self.na is not None and self.emission_wavelength_nm is not None
+            return AiryPSF(self.na, self.emission_wavelength_nm)
+        return AiryPSF.with_fwhm(self.psf_fwhm_nm)
 
     @property
     def effective_margin_px(self) -> int:

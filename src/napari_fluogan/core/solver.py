@@ -30,7 +30,6 @@ from .priors import (
     hyperbolic_tv_gradient,
     hyperbolic_tv_lipschitz,
 )
-from .psf import GaussianPSF
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .trend import TemporalTrend
 
@@ -114,9 +113,8 @@ class _Problem:
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
         self.mean_noise_var = float(variance) / (self.n_frames * self.scale**2)
         self.read_noise = float(config.sigma or 0.0) / float(config.alpha or 1.0)
-        psf = GaussianPSF(config.effective_psf_fwhm_nm)
         self.psi = PsiOperator(
-            psf,
+            config.make_psf(),
             config.pixel_size_nm,
             config.upsample,
             (m1, m2),
