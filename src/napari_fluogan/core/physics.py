@@ -136,13 +136,42 @@ class PsiOperator:
         """``sum_i Psi_ji^2 x_i``: the extra variance that fluctuations add (DESIGN 2)."""
         if self.separable:
             return self._a_y**2 @ x @ (self._a_x**2).T
-        # General path: one column at a time is fine, this is only for checks.
-        flat = x.reshape(-1, self.fine_shape[0] * self.fine_shape[1])
-        cols = self.forward(
-            torch.eye(flat.shape[1], dtype=x.dtype, device=x.device).reshape(-1, *self.fine_shape)
-        ).reshape(flat.shape[1], -1)
-        out = flat @ cols**2
+        # General path: a fine pixel at sub-pixel phase (a, b) of its camera pixel sends
+        # the same light to the camera pixels around it wherever it is, so Psi^2 is one
+        # camera-grid convolution per phase, of x sampled at that phase.
+        L, p = self.upsample, self.margin
+        n1, n2 = self._padded_coarse
+        blocks = x.reshape(-1, n1, L, n2, L)
+        phases = blocks.permute(0, 2, 4, 1, 3).reshape(-1, L * L, n1, n2)  # x[L m + a]
+        weights = self._phase_kernels_squared(x.dtype, x.device)  # (L*L, 1, k, k)
+        radius = weights.shape[-1] // 2
+        out = torch.nn.functional.conv2d(phases, weights, padding=radius, groups=L * L)
+        out = out.sum(dim=1)[..., p : p + self.coarse_shape[0], p : p + self.coarse_shape[1]]
         return out.reshape(*x.shape[:-2], *self.coarse_shape)
+
+    def _phase_kernels_squared(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Squared camera-grid kernels ``Psi_(m+d),(L m + a)^2`` per phase a, flipped for
+        ``conv2d`` (a correlation): shape (L*L, 1, 2D+1, 2D+1)."""
+        L = self.upsample
+        kernel = np.asarray(self.psf_kernel, dtype=np.float64)
+        r = kernel.shape[0] // 2
+        reach = (r + L) // L + 1  # camera pixels the light of one fine pixel can reach
+        size = 2 * reach + 1
+        # place the PSF so that index L*(d + reach) + a' - a + L - 1 ... is light at offset
+        # u = L d + a' - a (a' the sub-pixel inside camera pixel d, a the source phase)
+        span = L * size + 2 * L
+        pad = np.zeros((span, span))
+        centre = L * reach + L  # index of u = 0
+        pad[centre - r : centre + r + 1, centre - r : centre + r + 1] = kernel
+        out = np.empty((L, L, size, size))
+        for a in range(L):
+            for b in range(L):
+                # rows u = L d - a + a' for d = -reach..reach, a' = 0..L-1
+                block = pad[centre - L * reach - a : centre - L * reach - a + L * size,
+                            centre - L * reach - b : centre - L * reach - b + L * size]
+                summed = block.reshape(size, L, size, L).sum(axis=(1, 3))
+                out[a, b] = summed[::-1, ::-1] ** 2  # flipped: conv2d correlates
+        return torch.as_tensor(out.reshape(L * L, 1, size, size), dtype=dtype, device=device)
 
     def crop_region(self, x: torch.Tensor) -> torch.Tensor:
         """The part of a fine-grid image (..., n1, n2) that lies inside the region."""
