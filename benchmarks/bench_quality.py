@@ -25,6 +25,11 @@ T = 500 frames, 1 emitter per nm of line (40000 emitters), placed on a jittered 
 across each bar so that control bars are solid (the ground truth resolves 150 nm). Camera gain,
 offset and read noise are given (as after calibration).
 
+Not in the default run: ``--methods rl-airy fluogan-l2-airy`` add RL and FluoGAN
+L2-only with the Airy PSF model (``psf_model="airy"``), to separate what the PSF
+model costs on the Airy cases from what the method does (docs/quality.md, "The PSF
+model").
+
 Run: ``python benchmarks/bench_quality.py --threads 2`` (about 13 min on 2 CPU cores
 with the default iterations), ``--quick`` for T = 200 and 300 iterations while iterating,
 ``--seed`` to draw another stack (the defaults were tuned on seed 1; seed 2 is held
