@@ -157,8 +157,8 @@ class PsiOperator:
         r = kernel.shape[0] // 2
         reach = (r + L) // L + 1  # camera pixels the light of one fine pixel can reach
         size = 2 * reach + 1
-        # place the PSF so that index L*(d + reach) + a' - a + L - 1 ... is light at offset
-        # u = L d + a' - a (a' the sub-pixel inside camera pixel d, a the source phase)
+        # light from a fine pixel at phase a lands at fine offsets u = L d + a' - a in camera
+        # pixel d (a' = 0..L-1 its sub-pixels): the PSF zero-padded, indexed by u
         span = L * size + 2 * L
         pad = np.zeros((span, span))
         centre = L * reach + L  # index of u = 0

@@ -102,7 +102,7 @@ class ParameterForm:
             1.0,
             1,
             "Full width at half maximum of the microscope's point spread function in the "
-            "sample plane (the PSF shape below, of this width, is assumed).",
+            "sample plane (a PSF of the shape chosen above and of this width is assumed).",
         )
         self.psf_model = ComboBox(
             name="psf_model",
@@ -110,7 +110,7 @@ class ParameterForm:
             choices=list(PSF_MODELS),
             value=d.psf_model,
             tooltip="gaussian (default, robust): a real PSF with rings comes out a little "
-            "less resolved, never with invented detail. airy: an ideal widefield "
+            "less resolved rather than with invented detail. airy: an ideal widefield "
             "objective; resolves finer on such data, but if your PSF has weaker rings "
             "(aberrations) or the width is given too narrow, solid structures split. "
             "Use airy only when a bead image shows clear Airy rings.",
