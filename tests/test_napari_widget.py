@@ -16,9 +16,11 @@ from napari.layers import Image
 from napari.utils.notifications import notification_manager
 from qtpy.QtGui import QCloseEvent
 
+from napari_fluogan.core.psf import AiryPSF
 from napari_fluogan.napari import run as run_module
 from napari_fluogan.napari.geometry import LARGE_ROI_PX
 from napari_fluogan.napari.sample_data import make_line_pair_sample
+from napari_fluogan.napari.settings import PSF_NA, build_config
 from napari_fluogan.napari.widget import FluoGANWidget
 
 RUN_TIMEOUT_MS = 60_000
@@ -119,6 +121,20 @@ def test_widget_offers_only_stacks_and_reads_metadata(viewer_widget):
     assert offset == pytest.approx(100.0, abs=3.0)
     assert widget.form.camera_value["alpha"].value == pytest.approx(alpha, abs=1e-3)
     assert widget.form.auto_camera() == {"alpha": False, "offset": False, "sigma": True}
+
+
+def test_psf_from_na_says_which_width_each_shape_uses(viewer_widget):
+    """Gaussian: FWHM 0.61 lambda / NA (292 nm at NA 1.4, 670 nm); Airy: the pattern of
+    that objective as it is (FWHM 0.51 lambda / NA = 246 nm), and the config says so."""
+    _, widget = viewer_widget
+    form = widget.form
+    form.psf_mode.value = PSF_NA
+    form.na.value, form.emission_wavelength_nm.value = 1.4, 670.0
+    assert "292 nm" in form.fwhm_note.value
+    form.psf_model.value = "airy"
+    assert "Airy" in form.fwhm_note.value and "246 nm" in form.fwhm_note.value
+    cfg = build_config(form.values(), form.auto_camera(), None)
+    assert cfg.psf_model == "airy" and cfg.make_psf() == AiryPSF(1.4, 670.0)
 
 
 def in_step_with(widget: FluoGANWidget):

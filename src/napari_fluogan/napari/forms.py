@@ -24,6 +24,7 @@ from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ..core.config import PSF_MODELS, FluoGANConfig, fwhm_from_na
+from ..core.psf import AiryPSF
 from .run import LIVE_PARAMETERS
 from .settings import CAMERA_FIELDS, PSF_FWHM, PSF_NA
 
@@ -327,7 +328,7 @@ class ParameterForm:
             ]
         )
         self.psf_mode.changed.connect(self._on_psf_mode)
-        for w in (self.na, self.emission_wavelength_nm):
+        for w in (self.na, self.emission_wavelength_nm, self.psf_model):
             w.changed.connect(self._update_fwhm_note)
         self._on_psf_mode(self.psf_mode.value)
 
@@ -407,5 +408,10 @@ class ParameterForm:
         self._update_fwhm_note()
 
     def _update_fwhm_note(self, *_: Any) -> None:
-        fwhm = fwhm_from_na(self.emission_wavelength_nm.value, self.na.value)
-        self.fwhm_note.value = f"→ FWHM = 0.61 λ / NA = {fwhm:.0f} nm"
+        na, wavelength = self.na.value, self.emission_wavelength_nm.value
+        if self.psf_model.value == "airy":
+            fwhm = AiryPSF(na, wavelength).fwhm_nm
+            self.fwhm_note.value = f"→ Airy pattern of this NA, FWHM = 0.51 λ / NA = {fwhm:.0f} nm"
+        else:
+            fwhm = fwhm_from_na(wavelength, na)
+            self.fwhm_note.value = f"→ FWHM = 0.61 λ / NA = {fwhm:.0f} nm"
