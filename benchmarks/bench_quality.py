@@ -104,11 +104,9 @@ def run_method(
     if method == "truth":
         raise ValueError("the truth row is filled in by main()")
     if method == "rl-airy":
-        image = baselines.richardson_lucy(
-            baselines.mean_image(photons), AiryPSF.with_fwhm(fwhm_nm), PIXEL_NM, UPSAMPLE,
-            iterations=rl_iterations,
+        return baselines.run_baseline(
+            "rl", photons, PIXEL_NM, UPSAMPLE, fwhm_nm, rl_iterations, psf_model="airy"
         )
-        return image, PIXEL_NM / UPSAMPLE
     if method in baselines.METHODS:
         return baselines.run_baseline(
             method, photons, PIXEL_NM, UPSAMPLE, fwhm_nm, iterations=rl_iterations

@@ -80,3 +80,15 @@ def test_run_baseline_dispatch_and_grids():
         assert img.shape == ((8, 8) if px == 100.0 else (32, 32))
     with pytest.raises(FluoGANError, match="Unknown baseline"):
         run_baseline("srrf", frames)
+
+
+def test_rl_takes_the_psf_model():
+    """RL with the Airy model deconvolves with the Airy pattern (another image than with
+    the Gaussian); SOFI2 + RL, whose squared PSF must be separable, refuses it."""
+    frames = np.random.default_rng(1).poisson(5.0, (20, 8, 8)).astype(np.float32)
+    gauss, _ = run_baseline("rl", frames, iterations=5)
+    airy, pixel = run_baseline("rl", frames, iterations=5, psf_model="airy")
+    assert pixel == 25.0 and airy.shape == gauss.shape and np.isfinite(airy).all()
+    assert not np.allclose(airy, gauss, rtol=1e-3)
+    with pytest.raises(FluoGANError, match="Gaussian PSF model"):
+        run_baseline("sofi2-rl", frames, psf_model="airy")

@@ -20,6 +20,12 @@ def test_simulate_blinking_filaments_and_baseline(tmp_path, capsys):
                  "--iterations", "20", "--out", str(out)]) == 0
     rl, _, rl_px = read_tiff(out)
     assert rl.shape == (128, 128) and rl_px == pytest.approx(25.0) and rl.min() >= 0
+    # the PSF shape of the simulation, given to RL
+    out_airy = tmp_path / "rl_airy.tif"
+    assert main(["baseline", str(path), "--method", "rl", "--alpha", "2", "--offset", "100",
+                 "--iterations", "20", "--psf-model", "airy", "--out", str(out_airy)]) == 0
+    rl_airy, _, _ = read_tiff(out_airy)
+    assert rl_airy.shape == rl.shape and not np.allclose(rl_airy, rl, rtol=1e-3)
     capsys.readouterr()
     assert main(["metrics", "--frc", str(path), "--method", "mean", "--alpha", "2",
                  "--offset", "100"]) == 0
@@ -47,3 +53,11 @@ def test_quality_commands_fail_with_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["simulate", "--model", "blinking", "--qe", "2", "--out", str(tmp_path / "a.tif")])
     assert "--qe" in capsys.readouterr().err
+    stack = tmp_path / "s.tif"
+    assert main(["simulate", "--frames", "4", "--out", str(stack)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["baseline", str(stack), "--method", "sofi2-rl", "--psf-model", "airy",
+              "--out", str(tmp_path / "b.tif")])
+    err = capsys.readouterr().err
+    assert "Gaussian PSF model" in err and err.count("\n") == 1

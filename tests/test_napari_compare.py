@@ -58,6 +58,12 @@ def test_compare_adds_an_overlaying_baseline_layer(sample_viewer, qtbot):
     expected = np.array(stack.translate[-2:]) + (np.array([2, 3]) - 0.5 + 0.5 / 4) * (sy, sx)
     assert np.allclose(layer.translate, expected)
     assert np.isfinite(layer.data).all() and layer.data.max() > 0
+    # the same ROI deconvolved with the Airy model: the layer is refreshed, not doubled
+    gaussian = layer.data.copy()
+    widget.psf_model.value = "airy"
+    widget()
+    qtbot.waitUntil(lambda: not np.allclose(viewer.layers[name].data, gaussian), timeout=60_000)
+    assert sum(lay.name == name for lay in viewer.layers) == 1
 
 
 def test_compare_reports_bad_input_as_notification(make_napari_viewer):

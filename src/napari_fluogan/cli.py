@@ -19,8 +19,9 @@ from .cli_quality import (
     run_metrics_command,
     simulate_frames,
 )
-from .core.config import PSF_MODELS, FluoGANConfig
+from .core.config import FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
+from .core.psf import PSF_MODELS
 from .core.simulate import to_uint16_counts
 
 EXIT_USAGE = 2

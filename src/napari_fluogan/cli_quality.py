@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .core.errors import FluoGANError
+from .core.psf import PSF_MODELS
 
 PHANTOMS = ("line-pairs", "filaments", "beads")
 MODELS = ("double-poisson", "blinking")
@@ -137,6 +138,8 @@ def add_quality_commands(sub) -> None:
 
 def _optics_and_camera(p: argparse.ArgumentParser) -> None:
     p.add_argument("--psf-fwhm-nm", type=float, default=318.0, help="PSF FWHM (nm)")
+    p.add_argument("--psf-model", choices=PSF_MODELS, default="gaussian",
+                   help="PSF shape RL assumes (default gaussian)")
     p.add_argument("--pixel-size-nm", type=float,
                    help="camera pixel (nm); default: from the file")
     p.add_argument("--upsample", type=int, default=4, help="fine grid factor L")
@@ -171,7 +174,7 @@ def run_baseline_command(args: argparse.Namespace) -> int:
         raise FluoGANError("--out must name a .tif file.")
     photons, pixel = _photons(args.stack, args)
     image, image_px = run_baseline(args.method, photons, pixel, args.upsample,
-                                   args.psf_fwhm_nm, args.iterations, args.lag)
+                                   args.psf_fwhm_nm, args.iterations, args.lag, args.psf_model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_image(args.out, image, image_px, {"method": args.method})
     print(f"wrote {args.out} ({args.method}, {image.shape[0]} x {image.shape[1]}, "
@@ -219,7 +222,7 @@ def run_metrics_command(args: argparse.Namespace) -> int:
         photons, pixel = _photons(args.frc, args)
         halves = metrics.split_halves(photons)
         images = [run_baseline(args.method, h, pixel, args.upsample, args.psf_fwhm_nm,
-                               args.iterations)[0] for h in halves]
+                               args.iterations, psf_model=args.psf_model)[0] for h in halves]
         grid_px = pixel / args.upsample if args.method in ("rl", "sofi2-rl") else pixel
         out["frc_method"] = args.method
         out["frc_resolution_nm"] = round(metrics.frc_resolution_nm(*images, grid_px), 1)

@@ -19,7 +19,7 @@ import torch
 
 from .errors import FluoGANError
 from .physics import PsiOperator, conv_matrix
-from .psf import PSF, GaussianPSF
+from .psf import PSF, GaussianPSF, psf_from_model
 
 METHODS = ("mean", "rl", "sofi2", "sofi2-rl")
 
@@ -155,12 +155,19 @@ def run_baseline(
     psf_fwhm_nm: float = 318.0,
     iterations: int = 100,
     lag_frames: int = 1,
+    psf_model: str = "gaussian",
 ) -> tuple[np.ndarray, float]:
     """Run one baseline by name; returns the image and its pixel size in nm.
 
     ``mean`` and ``sofi2`` are on the camera grid, ``rl`` and ``sofi2-rl`` on the
-    fine grid (``pixel_size_nm / upsample``).
+    fine grid (``pixel_size_nm / upsample``). ``psf_model`` is the PSF shape RL
+    assumes (as the engine's ``psf_model``); SOFI2 + RL needs the Gaussian.
     """
+    if psf_model != "gaussian" and method == "sofi2-rl":
+        raise FluoGANError(
+            "SOFI2 + RL needs the Gaussian PSF model (its squared PSF is separable); "
+            "choose the Gaussian, or RL for the Airy model."
+        )
     if method == "mean":
         return mean_image(photons), pixel_size_nm
     if method == "sofi2":
@@ -168,6 +175,7 @@ def run_baseline(
     if method == "rl":
         img = richardson_lucy(
             mean_image(photons),
+            psf_from_model(psf_model, psf_fwhm_nm),
             pixel_size_nm=pixel_size_nm,
             upsample=upsample,
             iterations=iterations,

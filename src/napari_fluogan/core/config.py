@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FluoGANError
-from .psf import FWHM_PER_SIGMA, PSF, AiryPSF, GaussianPSF
+from .psf import FWHM_PER_SIGMA, PSF, PSF_MODELS, AiryPSF, psf_from_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ESTIMATORS = ("pathwise", "straight-through", "exact")
 CRITIC_INPUTS = ("fluctuation", "raw")
-PSF_MODELS = ("gaussian", "airy")
 
 
 def fwhm_from_na(emission_wavelength_nm: float, na: float) -> float:
@@ -228,12 +227,10 @@ class FluoGANConfig:
     def make_psf(self) -> PSF:
         """The PSF the engine assumes: ``psf_model`` of the effective FWHM, or, for an
         Airy model given by NA and wavelength, the Airy pattern of that objective."""
-        if self.psf_model == "gaussian":
-            return GaussianPSF(self.effective_psf_fwhm_nm)
-        if self.psf_fwhm_nm is None:
+        if self.psf_model == "airy" and self.psf_fwhm_nm is None:
             assert self.na is not None and self.emission_wavelength_nm is not None
             return AiryPSF(self.na, self.emission_wavelength_nm)
-        return AiryPSF.with_fwhm(self.psf_fwhm_nm)
+        return psf_from_model(self.psf_model, self.effective_psf_fwhm_nm)
 
     @property
     def effective_margin_px(self) -> int:

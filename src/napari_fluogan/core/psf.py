@@ -90,6 +90,19 @@ class AiryPSF:
         return (k / k.sum()).astype(np.float32)
 
 
+#: PSF shapes the engine and the deconvolution baselines can assume
+PSF_MODELS = ("gaussian", "airy")
+
+
+def psf_from_model(model: str, fwhm_nm: float) -> GaussianPSF | AiryPSF:
+    """The PSF of shape ``model`` (one of :data:`PSF_MODELS`) and FWHM ``fwhm_nm``."""
+    if model == "gaussian":
+        return GaussianPSF(fwhm_nm)
+    if model == "airy":
+        return AiryPSF.with_fwhm(fwhm_nm)
+    raise ValueError(f"PSF model must be one of {', '.join(PSF_MODELS)}, got {model!r}")
+
+
 def measure_fwhm_px(kernel: np.ndarray) -> float:
     """FWHM in pixels of a centred kernel, from its central row (linear interpolation)."""
     row = np.asarray(kernel, dtype=np.float64)[kernel.shape[0] // 2]

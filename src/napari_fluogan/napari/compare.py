@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error
 from ..core.baselines import run_baseline
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
+from ..core.psf import PSF_MODELS
 from ..core.stack import crop_roi, to_photons, validate_frames
 from .geometry import Roi, display_range, overlay_transform, roi_from_shapes
 from .layer_info import pixel_size_nm_from_layer
@@ -75,6 +76,9 @@ def _prepare(
     method={"label": "Method", "tooltip": "Baseline to compute on the same ROI as FluoGAN."},
     psf_fwhm_nm={"label": "PSF FWHM (nm)", "min": 1.0, "max": 5000.0, "step": 1.0,
                  "tooltip": "Full width at half maximum of the PSF, in the sample."},
+    psf_model={"label": "PSF shape", "choices": list(PSF_MODELS),
+               "tooltip": "The PSF shape RL assumes (as FluoGAN's PSF shape); SOFI2 + RL "
+               "needs gaussian."},
     pixel_size_nm={"label": "Pixel size (nm)", "min": 0.0, "max": 10000.0,
                    "tooltip": "Camera pixel in the sample; 0 = from the layer's scale."},
     upsample={"label": "Upsampling L", "min": 1, "max": 8,
@@ -92,6 +96,7 @@ def compare_widget(
     roi_layer: Optional[Shapes] = None,  # noqa: UP045 - magicgui resolves this at runtime
     method: Method = Method.RL,
     psf_fwhm_nm: float = 318.0,
+    psf_model: str = "gaussian",
     pixel_size_nm: float = 0.0,
     upsample: int = 4,
     alpha: float = 0.0,
@@ -113,7 +118,7 @@ def compare_widget(
     @thread_worker(progress={"desc": f"{LABELS[method]}"})
     def compute() -> LayerDataTuple:
         image, out_nm = run_baseline(method.value, photons, pixel_nm, upsample, psf_fwhm_nm,
-                                     iterations)
+                                     iterations, psf_model=psf_model)
         factor = int(round(pixel_nm / out_nm))
         overlay = overlay_transform((roi.y, roi.x), factor, stack.scale, stack.translate)
         meta = {"method": method.value, "roi": list(roi.as_tuple), "pixel_size_nm": out_nm}

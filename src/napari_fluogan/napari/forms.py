@@ -23,8 +23,8 @@ from magicgui.widgets import (
 from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from ..core.config import PSF_MODELS, FluoGANConfig, fwhm_from_na
-from ..core.psf import AiryPSF
+from ..core.config import FluoGANConfig, fwhm_from_na
+from ..core.psf import PSF_MODELS, AiryPSF
 from .run import LIVE_PARAMETERS
 from .settings import CAMERA_FIELDS, PSF_FWHM, PSF_NA
 
