@@ -13,6 +13,9 @@ from .errors import FluoGANError
 from .psf import FWHM_PER_SIGMA, PSF, PSF_MODELS, AiryPSF, psf_from_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: camera pixels per PSF FWHM at which the smoothness priors' defaults were chosen
+#: (318 nm PSF, 100 nm pixels); see FluoGANConfig.smoothness_sampling_factor
+REFERENCE_PX_PER_FWHM = 3.18
 ESTIMATORS = ("pathwise", "straight-through", "exact")
 CRITIC_INPUTS = ("fluctuation", "raw")
 
@@ -231,6 +234,21 @@ class FluoGANConfig:
             assert self.na is not None and self.emission_wavelength_nm is not None
             return AiryPSF(self.na, self.emission_wavelength_nm)
         return psf_from_model(self.psf_model, self.effective_psf_fwhm_nm)
+
+    @property
+    def smoothness_sampling_factor(self) -> float:
+        """Factor on ``lambda_tv`` and ``lambda2`` for pixels finer than the reference.
+
+        The data term counts camera pixels, the smoothness priors act over lengths set by
+        the PSF: with more pixels per PSF the same weights regularise less. At 65 nm
+        pixels (4.9 per FWHM) the unscaled defaults split solid control bars on the
+        benchmark's Gaussian stacks; scaled by ``(px per FWHM / 3.18)^2`` they keep them
+        whole, as at 100 nm. Never below 1: at 160 nm pixels (2 per FWHM, undersampled)
+        the unscaled defaults kept controls whole and weaker priors split them
+        (docs/quality.md, "Pixel size").
+        """
+        px_per_fwhm = self.effective_psf_fwhm_nm / self.pixel_size_nm
+        return max(1.0, (px_per_fwhm / REFERENCE_PX_PER_FWHM) ** 2)
 
     @property
     def effective_margin_px(self) -> int:

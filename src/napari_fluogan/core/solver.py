@@ -312,8 +312,14 @@ def _run(
     losses: dict[str, torch.Tensor] = {}
     last_good: Snapshot | None = None
 
+    smoothness_factor = config.smoothness_sampling_factor
+
     def params() -> dict[str, float]:
-        return {k: float(live.get(k, getattr(config, k))) for k in LIVE_KEYS}
+        values = {k: float(live.get(k, getattr(config, k))) for k in LIVE_KEYS}
+        # the smoothness priors per PSF area, not per pixel (config docstring)
+        values["lambda2"] *= smoothness_factor
+        values["lambda_tv"] *= smoothness_factor
+        return values
 
     def snapshot(iteration: int, done: bool) -> Snapshot:
         nonlocal last_good
