@@ -57,7 +57,8 @@ class FluoGANConfig:
     # smoothness of the background b: b has no l1 cost, so a rough b takes the
     # interior of a wide solid structure and leaves x its two edges (a 490 nm bar came
     # out hollow at 1); 5 leaves such bars far less hollow and still follows haze a
-    # few um wide (docs/quality.md)
+    # few um wide (docs/quality.md). Like lambda_tv, it is the weight at 3.18 camera
+    # pixels per FWHM; finer pixels scale both (smoothness_sampling_factor)
     lambda2: float = 5.0
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
     # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
