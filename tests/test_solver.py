@@ -309,3 +309,26 @@ def test_smoothness_priors_follow_the_pixel_size():
                                   lambda2=cfg.lambda2 / factor))
     assert scaled.contrast > 0.9 and scaled.control_contrast < 0.2
     assert unscaled.control_contrast > 0.3
+
+
+def test_total_variation_weight_follows_the_upsampling():
+    """The TV of x is summed over fine pixels and shrinks as 1/L: at L = 6 the same
+    weight regularises less and the 210 nm pair's control bar starts to split. The
+    weight scaled by L / 4 keeps it as whole as at L = 4."""
+    cfg = BENCH_L2.replace(upsample=6)
+    assert cfg.tv_weight_factor == pytest.approx(1.5)
+    assert BENCH_L2.replace(upsample=2).tv_weight_factor == pytest.approx(0.5)
+    assert BENCH_L2.replace(pixel_size_nm=65.0, upsample=6).tv_weight_factor == pytest.approx(
+        1.5 * (318.0 / 65.0 / 3.18) ** 2
+    )
+    phantom, sim = _one_pair_stack(210.0)
+
+    def result(config: FluoGANConfig) -> PairResult:
+        (pair,) = evaluate_pairs(reconstruct(sim.frames, config).x, 100.0 / 6, phantom.pairs,
+                                 318.0)
+        return pair
+
+    scaled = result(cfg)
+    unscaled = result(cfg.replace(lambda_tv=cfg.lambda_tv / 1.5))
+    assert scaled.contrast > 0.8 and unscaled.contrast > 0.8
+    assert scaled.control_contrast < 0.12 < 0.15 < unscaled.control_contrast

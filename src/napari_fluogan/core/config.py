@@ -16,6 +16,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: camera pixels per PSF FWHM at which the smoothness priors' defaults were chosen
 #: (318 nm PSF, 100 nm pixels); see FluoGANConfig.smoothness_sampling_factor
 REFERENCE_PX_PER_FWHM = 3.18
+#: the upsampling L at which lambda_tv's default was chosen; see FluoGANConfig.tv_weight_factor
+REFERENCE_UPSAMPLE = 4
 ESTIMATORS = ("pathwise", "straight-through", "exact")
 CRITIC_INPUTS = ("fluctuation", "raw")
 
@@ -246,10 +248,22 @@ class FluoGANConfig:
         benchmark's Gaussian stacks; scaled by ``(px per FWHM / 3.18)^2`` they keep them
         whole, as at 100 nm. Never below 1: at 160 nm pixels (2 per FWHM, undersampled)
         the unscaled defaults kept controls whole and weaker priors split them
-        (docs/quality.md, "Pixel size").
+        (docs/quality.md, "Pixel size and upsampling").
         """
         px_per_fwhm = self.effective_psf_fwhm_nm / self.pixel_size_nm
         return max(1.0, (px_per_fwhm / REFERENCE_PX_PER_FWHM) ** 2)
+
+    @property
+    def tv_weight_factor(self) -> float:
+        """Factor on ``lambda_tv``: the pixel-size factor times ``upsample / 4``.
+
+        The total variation of x is summed over fine pixels: for the same image it
+        shrinks as 1/L, so the same weight regularises less on a finer grid (at L = 6
+        the unscaled default split the Gaussian benchmark's control bars: 0.35). With
+        ``L / 4`` the steps and controls at L = 2, 3 and 6 match L = 4's or better
+        (docs/quality.md, "Pixel size and upsampling").
+        """
+        return self.smoothness_sampling_factor * self.upsample / REFERENCE_UPSAMPLE
 
     @property
     def effective_margin_px(self) -> int:

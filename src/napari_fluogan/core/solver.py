@@ -312,13 +312,13 @@ def _run(
     losses: dict[str, torch.Tensor] = {}
     last_good: Snapshot | None = None
 
-    smoothness_factor = config.smoothness_sampling_factor
+    lambda2_factor, tv_factor = config.smoothness_sampling_factor, config.tv_weight_factor
 
     def params() -> dict[str, float]:
         values = {k: float(live.get(k, getattr(config, k))) for k in LIVE_KEYS}
-        # the smoothness priors per PSF area, not per pixel (config docstring)
-        values["lambda2"] *= smoothness_factor
-        values["lambda_tv"] *= smoothness_factor
+        # the smoothness priors per PSF area and per length, not per pixel (config)
+        values["lambda2"] *= lambda2_factor
+        values["lambda_tv"] *= tv_factor
         return values
 
     def snapshot(iteration: int, done: bool) -> Snapshot:
