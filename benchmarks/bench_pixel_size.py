@@ -71,5 +71,6 @@ def main() -> None:
                 print(f"{pixel_nm:8.0f} {PSF_FWHM_NM / pixel_nm:8.2f} {upsample:2d} "
                       f"{factors:>11}  {model:<9}{cells[0]:>20}{cells[1]:>20}", flush=True)
 
+
 if __name__ == "__main__":
     main()

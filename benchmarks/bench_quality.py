@@ -136,10 +136,10 @@ def fluogan_config(
         device="cpu",
         seed=seed,
     )
-    if method in ("fluogan-l2", "fluogan-l2-airy"):
+    if method == "fluogan-l2":
         cfg = cfg.replace(cumulant_weight=0.0)
-    if method == "fluogan-l2-airy":
-        cfg = cfg.replace(psf_model="airy")
+    elif method == "fluogan-l2-airy":
+        cfg = cfg.replace(cumulant_weight=0.0, psf_model="airy")
     elif method == "fluogan-nocritic":
         cfg = cfg.replace(cumulant_weight=1.0)
     if iterations is not None:

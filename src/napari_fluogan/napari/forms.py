@@ -23,7 +23,7 @@ from magicgui.widgets import (
 from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from ..core.config import FluoGANConfig, fwhm_from_na
+from ..core.config import FluoGANConfig
 from ..core.psf import PSF_MODELS, AiryPSF
 from .run import LIVE_PARAMETERS
 from .settings import CAMERA_FIELDS, PSF_FWHM, PSF_NA
@@ -408,10 +408,12 @@ class ParameterForm:
         self._update_fwhm_note()
 
     def _update_fwhm_note(self, *_: Any) -> None:
-        na, wavelength = self.na.value, self.emission_wavelength_nm.value
-        if self.psf_model.value == "airy":
-            fwhm = AiryPSF(na, wavelength).fwhm_nm
-            self.fwhm_note.value = f"→ Airy pattern of this NA, FWHM = 0.51 λ / NA = {fwhm:.0f} nm"
-        else:
-            fwhm = fwhm_from_na(wavelength, na)
-            self.fwhm_note.value = f"→ FWHM = 0.61 λ / NA = {fwhm:.0f} nm"
+        # the engine's own rule (FluoGANConfig.make_psf) says which PSF the NA gives
+        psf = FluoGANConfig(
+            psf_fwhm_nm=None,
+            na=self.na.value,
+            emission_wavelength_nm=self.emission_wavelength_nm.value,
+            psf_model=self.psf_model.value,
+        ).make_psf()
+        rule = "Airy pattern of this NA, FWHM = 0.51" if isinstance(psf, AiryPSF) else "FWHM = 0.61"
+        self.fwhm_note.value = f"→ {rule} λ / NA = {psf.fwhm_nm:.0f} nm"
