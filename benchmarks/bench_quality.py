@@ -150,11 +150,14 @@ def fluogan_config(
     return cfg.replace(snapshot_every=cfg.iterations, **(overrides or {}))
 
 
-def _number_or_text(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
+def _number_or_text(value: str) -> int | float | str:
+    """A --set value: whole numbers as int (frame counts), other numbers as float."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def fmt_pairs(results: list[metrics.PairResult]) -> str:

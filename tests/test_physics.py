@@ -136,3 +136,45 @@ def test_margin_sees_light_from_outside_the_region():
     assert psi.crop_region(inside)[32, 32] == 1.0
     same = PsiOperator(GaussianPSF(318.0), 100.0, 4, (10, 10))
     assert torch.allclose(psi(inside), same(psi.crop_region(inside)), atol=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_frame_brightness_scales_each_draw(sparse):
+    """A bleaching stack is simulated frame by frame from x times the dyes' remaining
+    brightness: frames at brightness 0 hold only background, at 2 twice the signal.
+    ``sparse`` covers both draw paths (most of x zero, and x dense)."""
+    psi = PsiOperator(GaussianPSF(200.0), 100.0, 2, (5, 6), margin=1)
+    x = torch.zeros(psi.fine_shape)
+    if sparse:
+        x[4:8, 5:9] = 6.0
+    else:
+        x += 3.0
+    b = torch.full((5, 6), 0.5)
+    n = 20000
+    camera = torch.stack([torch.zeros(5, 6), torch.full((5, 6), 2.0)])
+    brightness = psi.to_fine_grid(camera).repeat_interleave(n // 2, dim=0)
+    assert brightness.shape == (n, *psi.fine_shape)
+    gen = torch.Generator().manual_seed(0)
+    frames = simulate_photons(psi, x, b, 0.0, n, gen, fluctuation_gain=2.0,
+                              frame_brightness=brightness)
+    dark, bright = frames[: n // 2].mean(0), frames[n // 2 :].mean(0)
+    assert torch.allclose(dark, b, rtol=0.05)
+    assert torch.allclose(bright, 2.0 * psi(x) + b, rtol=0.03, atol=0.02)
+    # the pathwise gradient sees the scaled rate too
+    xl = x.clone().requires_grad_(True)
+    sims = simulate_photons(psi, xl, b, 0.0, 400, gen, True, 2.0, True,
+                            torch.full((400, *psi.fine_shape), 3.0))
+    (grad,) = torch.autograd.grad(sims.sum() / 400, xl)
+    expected = 3.0 * psi.adjoint(torch.ones(5, 6))
+    assert float(grad.mean()) == pytest.approx(float(expected.mean()), rel=0.05)
+
+
+def test_to_fine_grid_repeats_camera_pixels_into_the_margin():
+    psi = PsiOperator(GaussianPSF(318.0), 100.0, 3, (2, 3), margin=1)
+    image = torch.arange(6.0).reshape(2, 3)
+    fine = psi.to_fine_grid(image)
+    assert fine.shape == psi.fine_shape == (12, 15)
+    assert torch.equal(psi.crop_region(fine)[::3, ::3], image)
+    assert torch.equal(fine[:3, :3], torch.zeros(3, 3))  # corner margin: nearest pixel
+    assert torch.equal(fine[-3:, -3:], torch.full((3, 3), 5.0))
+    assert psi.to_fine_grid(image.expand(4, 2, 3)).shape == (4, 12, 15)

@@ -332,3 +332,37 @@ def test_total_variation_weight_follows_the_upsampling():
     unscaled = result(cfg.replace(lambda_tv=cfg.lambda_tv / 1.5))
     assert scaled.contrast > 0.8 and unscaled.contrast > 0.8
     assert scaled.control_contrast < 0.12 < 0.15 < unscaled.control_contrast
+
+
+def test_simulated_frames_bleach_with_the_real_ones():
+    """On a stack whose signal halves over time, the critic's simulated frames are drawn
+    from x scaled as the real frame beside them was (else the critic spots the mixture
+    of bright and dim frames whatever x is); a stack without bleaching is left alone."""
+    import torch
+
+    from napari_fluogan.core.solver import _Adversary, _Problem, prepare_photons
+
+    truth = 20.0 * small_truth()
+    counts = simulate_stack(truth, GaussianPSF(318.0), 100.0, 4, 80, background_photons=0.0,
+                            seed=2)
+    decay = np.linspace(1.0, 0.5, counts.shape[0])[:, None, None]
+    bleached = np.random.default_rng(0).binomial(counts.astype(np.int64), decay)
+    cfg = _config(dict(alpha=1.0, offset=0.0, sigma=0.0), detrend_frames=20)
+    for frames, bleaches in ((bleached, True), (counts, False)):
+        photons, resolved = prepare_photons(frames, cfg)
+        problem = _Problem(photons, resolved, torch.device("cpu"))
+        adversary = _Adversary(problem, resolved, torch.Generator().manual_seed(0))
+        background = torch.zeros_like(problem.mean_image)
+        index = torch.tensor([0, 40, 79])
+        brightness = adversary._brightness(index, background)
+        if not bleaches:
+            assert brightness is None
+            continue
+        assert brightness.shape == (3, *problem.psi.fine_shape)
+        means = problem.psi.crop_region(brightness).mean(dim=(1, 2)).numpy()
+        # 1 / 0.75 at the start, 0.5 / 0.75 at the end (the mean brightness is 0.75)
+        np.testing.assert_allclose(means, [1 / 0.75, 0.75 / 0.75, 0.5 / 0.75], rtol=0.08)
+        x = problem.psi.adjoint(problem.mean_image)  # any x with light in it
+        _, expectation, _, _ = adversary._simulate(x, background, index, False)
+        assert expectation.shape == (3, *problem.mean_image.shape)
+        assert expectation[0].sum() > 1.8 * expectation[2].sum()

@@ -25,12 +25,14 @@ def sample_differentiable(
     generator: torch.Generator | None = None,
     fluctuation_gain: float = 1.0,
     scaled: bool = True,
+    frame_brightness: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Straight-through frames and the leaf tensors (x, b) they depend on."""
     x = x.detach().requires_grad_(True)
     b = b.detach().requires_grad_(True)
     frames = simulate_photons(
-        psi, x, b, read_noise_photons, n_samples, generator, True, fluctuation_gain, scaled
+        psi, x, b, read_noise_photons, n_samples, generator, True, fluctuation_gain, scaled,
+        frame_brightness,
     )
     return frames, x, b
 

@@ -108,6 +108,11 @@ class _Problem:
         # fluctuations are measured around the local (bleaching) trend, not the global mean
         self.trend = TemporalTrend(self.frames, config.detrend_frames)
         self.variance_image = self.trend.detrended_variance(self.frames)
+        # mean photons of each frame's trend: how bright the dyes still are (bleaching)
+        self.frame_level = self.trend.level_at(torch.arange(self.n_frames, device=device))
+        self.bleaching_range = float(
+            (self.frame_level.max() - self.frame_level.min()) / max(self.scale, 1e-12)
+        )
         variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
@@ -177,14 +182,62 @@ class _Adversary:
         level = self._level()
         return expectation if level is None else level
 
+    def _brightness(self, index: torch.Tensor, b_ph: torch.Tensor) -> torch.Tensor | None:
+        """The dyes' brightness in frames ``index`` relative to the stack's mean, on the
+        fine grid: (B, n1, n2).
+
+        A bleaching stack is a mixture: early frames bright and strongly fluctuating,
+        late frames dim, with only the surviving dyes lit. Frames simulated from the
+        time-averaged ``x`` would all be alike, a difference the critic learns to spot
+        whatever ``x`` is (with x the ground truth, its Wasserstein estimate grows
+        without bound on a stack whose dyes bleach within it), so each simulated frame
+        is drawn from ``x`` scaled, camera pixel by camera pixel, as the signal (the
+        trend above the background) was at the real frame it stands beside. Pixels with
+        little signal lean on the whole region's ratio. None when the stack does not
+        bleach measurably or the exact estimator (tests) is used.
+        """
+        problem = self.problem
+        if self.config.estimator == "exact" or problem.bleaching_range < 0.02:
+            return None
+        floor = 1e-3 * problem.scale
+        signal = (problem.mean_image - b_ph).clamp_min(0.0)  # (m1, m2)
+        level = (problem.frame_level[index] - float(b_ph.mean())) / max(
+            float(signal.mean()), floor
+        )  # (B,)
+        shrink = max(0.1 * float(signal.mean()), floor)
+        now = (problem.trend.at(index) - b_ph).clamp_min(0.0)
+        ratio = (now + shrink * level[:, None, None]) / (signal + shrink)
+        return problem.psi.to_fine_grid(ratio.clamp(0.0, 10.0))
+
+    def _simulate(
+        self,
+        x_ph: torch.Tensor,
+        b_ph: torch.Tensor,
+        index: torch.Tensor,
+        differentiable: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Frames standing beside real frames ``index``, their expectation, and the
+        leaves (x, b) they depend on when ``differentiable``."""
+        problem, config = self.problem, self.config
+        gain = self.calibrate(x_ph)
+        brightness = self._brightness(index, b_ph)
+        args = (problem.psi, x_ph, b_ph, problem.read_noise, index.numel(), self.gen)
+        if differentiable:
+            scaled = config.estimator == "pathwise"
+            frames, x_leaf, b_leaf = sample_differentiable(*args, gain, scaled, brightness)
+            x_ph, b_ph = x_leaf, b_leaf
+        else:
+            frames = simulate_photons(*args, fluctuation_gain=gain, frame_brightness=brightness)
+            x_leaf = b_leaf = None
+        rate = x_ph if brightness is None else x_ph * brightness
+        expectation = problem.psi(rate) + b_ph
+        return frames, expectation, x_leaf, b_leaf
+
     def _critic_step(
-        self, fake: torch.Tensor, expectation: torch.Tensor
+        self, fake: torch.Tensor, expectation: torch.Tensor, index: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         problem, config = self.problem, self.config
-        idx = torch.randint(
-            problem.n_frames, (config.batch_size,), generator=self.gen, device=problem.device
-        )
-        real_in = problem.critic_input(problem.frames[idx], self._real_reference(idx))
+        real_in = problem.critic_input(problem.frames[index], self._real_reference(index))
         fake_in = problem.critic_input(fake, self._fake_reference(expectation))
         # Lazy gradient penalty: every gp_every steps, weighted gp_every times.
         gp_now = self.steps % config.gp_every == 0
@@ -201,25 +254,22 @@ class _Adversary:
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Train the critic ``n_critic`` steps, then d E[D(Y_sim)] / d(x, b) in photons."""
         problem, config = self.problem, self.config
-        psi, noise, batch = problem.psi, problem.read_noise, config.batch_size
-        gain = self.calibrate(x_ph)
-        expectation = psi(x_ph) + b_ph
         pathwise = config.estimator != "exact"
-        if pathwise:
-            scaled = config.estimator == "pathwise"
-            frames, x_leaf, b_leaf = sample_differentiable(
-                psi, x_ph, b_ph, noise, batch, self.gen, gain, scaled
+
+        def real_index() -> torch.Tensor:
+            return torch.randint(
+                problem.n_frames, (config.batch_size,), generator=self.gen, device=problem.device
             )
+
         losses: dict[str, torch.Tensor] = {}
         for k in range(config.n_critic):
-            if pathwise and k == config.n_critic - 1:
-                fake = frames.detach()  # one sample serves the critic and the generator
-            else:
-                with torch.no_grad():
-                    fake = simulate_photons(
-                        psi, x_ph, b_ph, noise, batch, self.gen, fluctuation_gain=gain
-                    )
-            losses = self._critic_step(fake, expectation)
+            index = real_index()
+            last = k == config.n_critic - 1
+            # one sample serves the critic's last step and the generator
+            fake, expectation, x_leaf, b_leaf = self._simulate(
+                x_ph, b_ph, index, differentiable=pathwise and last
+            )
+            losses = self._critic_step(fake.detach(), expectation.detach(), index)
         reference = self._fake_reference(expectation)
 
         def score_fn(frames_ph: torch.Tensor) -> torch.Tensor:
@@ -228,10 +278,12 @@ class _Adversary:
         self.critic.requires_grad_(False)
         try:
             if pathwise:
-                grad_x, grad_b = pathwise_from_frames(score_fn, frames, x_leaf, b_leaf)
+                assert x_leaf is not None and b_leaf is not None
+                grad_x, grad_b = pathwise_from_frames(score_fn, fake, x_leaf, b_leaf)
             else:
                 grad_x, grad_b = exact_gradient(
-                    psi, score_fn, x_ph, b_ph, noise, batch, self.gen, fluctuation_gain=gain
+                    problem.psi, score_fn, x_ph, b_ph, problem.read_noise, config.batch_size,
+                    self.gen, fluctuation_gain=self.calibrate(x_ph),
                 )
         finally:
             self.critic.requires_grad_(True)
