@@ -77,7 +77,9 @@ class FluoGANConfig:
     psf_model_error: float = 0.02
     gamma: float = 1.0
     use_critic: bool = True
-    adv_weight: float = 0.02
+    # the critic's weight: 0.02 split control bars on stacks whose dyes bleach within
+    # the stack (docs/quality.md, "Dye and stack conditions"); 0.01 keeps them whole
+    adv_weight: float = 0.01
     # camera pixels by which x extends beyond the ROI (None: two PSF sigmas)
     margin_px: int | None = None
     # weight of the lagged cross-cumulant (second-order) data term (core/cumulant.py),
