@@ -84,3 +84,7 @@ def test_fast_bleaching_trend_is_corrected_for_the_curve():
     slow, _, _ = _bleaching_stack()  # 40 % over 400 frames: the line is good enough
     ones = torch.ones(400, dtype=slow.dtype)
     assert torch.equal(TemporalTrend(slow, window_frames=50).curvature, ones)
+    # the same fast decay on a dim stack (0.5 photons per pixel at the start): the
+    # smoothed level's photon noise is above the miss, and is not let in
+    dim = rng.poisson(0.5 * decay[:, None, None] * np.ones((8, 9))).astype(np.float64)
+    assert torch.equal(TemporalTrend(torch.as_tensor(dim), window_frames=50).curvature, ones)

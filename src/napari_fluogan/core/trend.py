@@ -51,8 +51,9 @@ class TemporalTrend:
         critic learns it. Every pixel bleaches alike, so the region's mean level per
         frame (measured with little noise, smoothed by a local straight-line fit over
         ``2 half_width + 1`` frames) corrects the whole image. The factor is 1 where
-        the straight line misses by less than ``MIN_CURVATURE_ERROR`` (slow bleaching),
-        so that the smoothed level's own noise is not let in for nothing.
+        the straight line misses by less than ``MIN_CURVATURE_ERROR`` (slow bleaching)
+        or by less than twice the smoothed level's own noise (a dim stack), so that
+        noise is not let in for nothing.
         """
         n = levels.numel()
         blocks = self.block_means.mean(dim=(1, 2))
@@ -73,7 +74,11 @@ class TemporalTrend:
         smoothed = (sy - slope * s1) / s0 + slope * t
         # the straight line's largest miss, from the block levels' second differences
         bend = (blocks[2:] - 2 * blocks[1:-1] + blocks[:-2]).abs() / blocks[1:-1].clamp_min(1e-12)
-        if float(bend.max()) / 8 < MIN_CURVATURE_ERROR:
+        # the smoothed level's own noise (photon and blinking scatter from frame to frame):
+        # on a dim stack it is larger than the miss it would correct
+        noise = float((levels - smoothed).std()) / (2 * half_width + 1) ** 0.5
+        noise /= max(float(levels.mean()), 1e-12)
+        if float(bend.max()) / 8 < max(MIN_CURVATURE_ERROR, 2.0 * noise):
             return torch.ones_like(levels)
         return (smoothed / interpolated.clamp_min(1e-12)).clamp(0.5, 2.0)
 
