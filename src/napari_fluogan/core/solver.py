@@ -225,10 +225,11 @@ class _Adversary:
         if differentiable:
             scaled = config.estimator == "pathwise"
             frames, x_leaf, b_leaf = sample_differentiable(*args, gain, scaled, brightness)
-            x_ph, b_ph = x_leaf, b_leaf
         else:
             frames = simulate_photons(*args, fluctuation_gain=gain, frame_brightness=brightness)
             x_leaf = b_leaf = None
+        # from the non-leaf x and b: the centring is a constant for the gradient, as in
+        # the exact estimator, so that both differentiate the same objective
         rate = x_ph if brightness is None else x_ph * brightness
         expectation = problem.psi(rate) + b_ph
         return frames, expectation, x_leaf, b_leaf
