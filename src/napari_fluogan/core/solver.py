@@ -108,11 +108,6 @@ class _Problem:
         # fluctuations are measured around the local (bleaching) trend, not the global mean
         self.trend = TemporalTrend(self.frames, config.detrend_frames)
         self.variance_image = self.trend.detrended_variance(self.frames)
-        # mean photons of each frame's trend: how bright the dyes still are (bleaching)
-        self.frame_level = self.trend.level_at(torch.arange(self.n_frames, device=device))
-        self.bleaching_range = float(
-            (self.frame_level.max() - self.frame_level.min()) / max(self.scale, 1e-12)
-        )
         variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
@@ -152,6 +147,12 @@ class _Adversary:
         )
         self.steps = 0
         self.fluctuation_gain = config.fluctuation_gain
+        # mean photons of each frame's trend: how bright the dyes still are (bleaching)
+        frames = torch.arange(problem.n_frames, device=problem.device)
+        self.frame_level = problem.trend.level_at(frames)
+        self.bleaching_range = float(
+            (self.frame_level.max() - self.frame_level.min()) / max(problem.scale, 1e-12)
+        )
 
     def calibrate(self, x_ph: torch.Tensor) -> float:
         """Fix the fluctuation gain (if not configured) from the warm-start fit."""
@@ -197,11 +198,11 @@ class _Adversary:
         bleach measurably or the exact estimator (tests) is used.
         """
         problem = self.problem
-        if self.config.estimator == "exact" or problem.bleaching_range < 0.02:
+        if self.config.estimator == "exact" or self.bleaching_range < 0.02:
             return None
         floor = 1e-3 * problem.scale
         signal = (problem.mean_image - b_ph).clamp_min(0.0)  # (m1, m2)
-        level = (problem.frame_level[index] - float(b_ph.mean())) / max(
+        level = (self.frame_level[index] - float(b_ph.mean())) / max(
             float(signal.mean()), floor
         )  # (B,)
         shrink = max(0.1 * float(signal.mean()), floor)

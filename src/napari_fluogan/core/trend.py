@@ -39,6 +39,7 @@ class TemporalTrend:
         ends = torch.tensor(edges[1:], dtype=frames.dtype)
         self.centres = (0.5 * (starts + ends - 1)).to(frames.device)
         self.n_frames = n_frames
+        self.block_levels = self.block_means.mean(dim=(1, 2))  # region mean per block
         self.curvature = self._curvature_correction(frames.mean(dim=(1, 2)))
 
     def _curvature_correction(self, levels: torch.Tensor, half_width: int = 4) -> torch.Tensor:
@@ -55,11 +56,10 @@ class TemporalTrend:
         or by less than twice the smoothed level's own noise (a dim stack), so that
         noise is not let in for nothing.
         """
-        n = levels.numel()
-        blocks = self.block_means.mean(dim=(1, 2))
-        interpolated = self._interpolate(blocks, torch.arange(n, device=levels.device))
         if self.centres.numel() < 3:
             return torch.ones_like(levels)
+        n, blocks = levels.numel(), self.block_levels
+        interpolated = self._interpolate(blocks, torch.arange(n, device=levels.device))
         t = torch.arange(n, dtype=levels.dtype, device=levels.device)
 
         def window_sum(v: torch.Tensor) -> torch.Tensor:
@@ -103,7 +103,7 @@ class TemporalTrend:
 
     def level_at(self, index: torch.Tensor) -> torch.Tensor:
         """The local mean averaged over the pixels at frame indices ``index``, shape (B,)."""
-        return self._interpolate(self.block_means.mean(dim=(1, 2)), index) * self.curvature[index]
+        return self._interpolate(self.block_levels, index) * self.curvature[index]
 
     def detrended_variance(self, frames: torch.Tensor, chunk_frames: int = 256) -> torch.Tensor:
         """Per-pixel temporal variance of ``frames`` around the trend, shape (h, w)."""
