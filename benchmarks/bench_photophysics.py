@@ -21,19 +21,16 @@ import time
 
 import torch
 from bench_quality import (
-    CAMERA,
-    DENSITY_PER_NM,
-    PIXEL_NM,
     PSF_FWHM_NM,
-    UPSAMPLE,
     _number_or_text,
     phantom,
+    resolved_and_worst_control,
     run_method,
+    simulate_phantom,
 )
 
 from napari_fluogan.core import metrics
-from napari_fluogan.core.blinking import REGIMES, simulate_blinking
-from napari_fluogan.core.phantoms import LinePairEmitters
+from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.psf import psf_from_model
 
 #: name -> (photophysics changes, frames, background factor, what it stands for)
@@ -76,27 +73,15 @@ def main() -> None:
         changes, frames, background_factor, what = CASES[name]
         photophysics = dataclasses.replace(base, **changes)
         for model in args.psf:
-            sim = simulate_blinking(
-                LinePairEmitters(ph),
-                psf_from_model(model, PSF_FWHM_NM),
-                PIXEL_NM,
-                UPSAMPLE,
-                frames,
-                density_per_nm=DENSITY_PER_NM,
-                photophysics=photophysics,
-                camera=CAMERA,
-                background_photons=background * background_factor,
-                seed=args.seed,
-            )
+            sim = simulate_phantom(ph, psf_from_model(model, PSF_FWHM_NM), frames,
+                                   photophysics, background * background_factor, args.seed)
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
                 image, pixel_nm = run_method(
                     method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
                 )
-                res = metrics.evaluate_pairs(image, pixel_nm, ph.pairs, PSF_FWHM_NM)
-                best = metrics.smallest_resolved_nm(res)
-                control = max(r.control_contrast for r in res if r.control_counts)
+                best, control = resolved_and_worst_control(image, pixel_nm, ph)
                 flag = "!" if control >= metrics.RESOLVED_DIP else " "
                 psnr = metrics.psnr(image, sim.truth)
                 cells.append(

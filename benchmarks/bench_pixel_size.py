@@ -18,12 +18,18 @@ from __future__ import annotations
 import argparse
 
 import torch
-from bench_quality import CAMERA, DENSITY_PER_NM, PSF_FWHM_NM, UPSAMPLE, fluogan_config, phantom
+from bench_quality import (
+    PSF_FWHM_NM,
+    UPSAMPLE,
+    fluogan_config,
+    phantom,
+    resolved_and_worst_control,
+    simulate_phantom,
+)
 
 from napari_fluogan import reconstruct
 from napari_fluogan.core import metrics
-from napari_fluogan.core.blinking import REGIMES, simulate_blinking
-from napari_fluogan.core.phantoms import LinePairEmitters
+from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.psf import psf_from_model
 
 
@@ -45,12 +51,9 @@ def main() -> None:
           f"{'default':>20}{'unscaled':>20}")
     for pixel_nm in args.pixels:
         for model in ("airy", "gaussian"):
-            sim = simulate_blinking(
-                LinePairEmitters(ph), psf_from_model(model, PSF_FWHM_NM), pixel_nm, UPSAMPLE,
-                args.frames, density_per_nm=DENSITY_PER_NM, photophysics=photophysics,
-                camera=CAMERA, background_photons=background * (pixel_nm / 100.0) ** 2,
-                seed=args.seed,
-            )
+            sim = simulate_phantom(ph, psf_from_model(model, PSF_FWHM_NM), args.frames,
+                                   photophysics, background * (pixel_nm / 100.0) ** 2,
+                                   args.seed, pixel_nm)
             for upsample in args.upsample:
                 cfg = fluogan_config("fluogan-l2", PSF_FWHM_NM, None, args.seed,
                                      {"pixel_size_nm": pixel_nm, "upsample": upsample})
@@ -60,9 +63,7 @@ def main() -> None:
                 cells = []
                 for config in (cfg, unscaled):
                     x = reconstruct(sim.frames, config).x
-                    res = metrics.evaluate_pairs(x, pixel_nm / upsample, ph.pairs, PSF_FWHM_NM)
-                    best = metrics.smallest_resolved_nm(res)
-                    control = max(r.control_contrast for r in res if r.control_counts)
+                    best, control = resolved_and_worst_control(x, pixel_nm / upsample, ph)
                     # PSNR needs the truth's grid (the simulation's L = 4)
                     psnr = (f"{metrics.psnr(x, sim.truth):.1f}" if x.shape == sim.truth.shape
                             else "-")
