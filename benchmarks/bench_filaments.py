@@ -64,7 +64,7 @@ def main() -> None:
             case = f"{n_filaments} filaments, {regime}"
             print(f"{case:<22}{'truth':<18}{'':>6}{'':>7}{truth.sum() / n_camera:>9.0f}"
                   f"{background * CAMERA.quantum_efficiency:>9.1f}")
-            rl, _ = run_method("rl", sim.frames, PSF_FWHM_NM, None, 200, seed=1)
+            rl, _, _ = run_method("rl", sim.frames, PSF_FWHM_NM, None, 200, seed=1)
             print(f"{'':<22}{'RL(mean)':<18}{metrics.psnr(rl, truth):>6.1f}"
                   f"{metrics.ssim(rl, truth):>7.2f}")
             for name, method in modes.items():

@@ -78,7 +78,7 @@ def main() -> None:
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
-                image, pixel_nm = run_method(
+                image, pixel_nm, _ = run_method(
                     method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
                 )
                 best, control = resolved_and_worst_control(image, pixel_nm, ph)

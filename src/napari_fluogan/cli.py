@@ -19,9 +19,9 @@ from .cli_quality import (
     run_metrics_command,
     simulate_frames,
 )
-from .core.config import FluoGANConfig
+from .core.config import PSF_MODEL_CHOICES, FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
-from .core.psf import PSF_MODELS
+from .core.psf_choice import describe_psf_model
 from .core.simulate import to_uint16_counts
 
 EXIT_USAGE = 2
@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     optics.add_argument("--wavelength-nm", type=float, help="emission wavelength (nm)")
     optics.add_argument(
         "--psf-model",
-        choices=PSF_MODELS,
-        help="PSF shape the engine assumes (default gaussian; airy only for an ideal "
-        "widefield PSF: see docs/parameters.md)",
+        choices=PSF_MODEL_CHOICES,
+        help="PSF shape the engine assumes (default auto: the Airy pattern only where it "
+        "fits the mean image clearly better than a Gaussian; see docs/parameters.md)",
     )
     optics.add_argument(
         "--pixel-size-nm",
@@ -270,7 +270,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(
             f"wrote {out / 'x.tif'}, {out / 'b.tif'} and {out / 'config.json'} "
-            f"({last.iteration} iterations, {last.elapsed:.1f} s)",
+            f"({last.iteration} iterations, {last.elapsed:.1f} s; "
+            f"{describe_psf_model(last.config, last.info)})",
             file=sys.stderr,
         )
     return 0

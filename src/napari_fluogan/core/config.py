@@ -19,6 +19,8 @@ REFERENCE_PX_PER_FWHM = 3.18
 #: the upsampling L at which lambda_tv's default was chosen; see FluoGANConfig.tv_weight_factor
 REFERENCE_UPSAMPLE = 4
 ESTIMATORS = ("pathwise", "straight-through", "exact")
+#: the engine's psf_model values: "auto" (chosen from the data, core/psf_choice.py) or a shape
+PSF_MODEL_CHOICES = ("auto", *PSF_MODELS)
 CRITIC_INPUTS = ("fluctuation", "raw")
 
 
@@ -43,11 +45,13 @@ class FluoGANConfig:
     upsample: int = 4
     na: float | None = None
     emission_wavelength_nm: float | None = None
-    # the PSF shape the engine assumes: "gaussian" (robust: under-resolves a true Airy
-    # pattern rather than invent detail) or "airy" (an ideal widefield objective; finer
-    # on such data, but a PSF with weaker rings than the model, or a FWHM given too
-    # narrow, splits solid structures; docs/quality.md)
-    psf_model: str = "gaussian"
+    # the PSF shape the engine assumes: "auto" (default) fits both to the mean image
+    # and takes the Airy pattern only when it explains the data clearly better
+    # (core/psf_choice.py); "gaussian" (robust: under-resolves a true Airy pattern
+    # rather than invent detail); "airy" (an ideal widefield objective; finer on such
+    # data, but a PSF with weaker rings than the model, or a FWHM given 5 % too narrow,
+    # splits solid structures; docs/quality.md)
+    psf_model: str = "auto"
     # camera (ADU); None = estimate from the data
     alpha: float | None = None
     offset: float | None = None
@@ -73,8 +77,10 @@ class FluoGANConfig:
     # its noise in the TV weight, so bright stacks stay regularised. It stands for the
     # PSF model error and for what the mean image cannot tell apart (a line pair and
     # a solid bar of the same second moment differ only in 4th moments): with an exact
-    # Gaussian PSF, 0.015 split 210 nm control bars, 0.02 keeps them whole
-    psf_model_error: float = 0.02
+    # Gaussian PSF, 0.015 split 210 nm control bars; 0.02 kept them whole with the
+    # FWHM given right but split them with it given 5 % too narrow (for either shape,
+    # and 2 % too narrow for the Airy model); 0.025 keeps them whole (docs/quality.md)
+    psf_model_error: float = 0.025
     gamma: float = 1.0
     use_critic: bool = True
     # the critic's weight: 0.02 split control bars on stacks whose dyes bleach within
@@ -211,9 +217,10 @@ class FluoGANConfig:
             raise FluoGANError(
                 f"estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}."
             )
-        if self.psf_model not in PSF_MODELS:
+        if self.psf_model not in PSF_MODEL_CHOICES:
             raise FluoGANError(
-                f"psf_model must be one of {', '.join(PSF_MODELS)}, got {self.psf_model!r}."
+                f"psf_model must be one of {', '.join(PSF_MODEL_CHOICES)}, "
+                f"got {self.psf_model!r}."
             )
         if self.critic_input not in CRITIC_INPUTS:
             raise FluoGANError(
@@ -234,7 +241,13 @@ class FluoGANConfig:
 
     def make_psf(self) -> PSF:
         """The PSF the engine assumes: ``psf_model`` of the effective FWHM, or, for an
-        Airy model given by NA and wavelength, the Airy pattern of that objective."""
+        Airy model given by NA and wavelength, the Airy pattern of that objective.
+        ``psf_model = "auto"`` must be resolved first (the solver does it)."""
+        if self.psf_model == "auto":
+            raise FluoGANError(
+                'psf_model "auto" is chosen from the data when a run starts; give '
+                '"gaussian" or "airy" to sample a PSF without data.'
+            )
         if self.psf_model == "airy" and self.psf_fwhm_nm is None:
             assert self.na is not None and self.emission_wavelength_nm is not None
             return AiryPSF(self.na, self.emission_wavelength_nm)

@@ -30,6 +30,7 @@ from .priors import (
     hyperbolic_tv_gradient,
     hyperbolic_tv_lipschitz,
 )
+from .psf_choice import PSFModelChoice, choose_psf_model, trial_window
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .trend import TemporalTrend
 
@@ -312,7 +313,11 @@ def reconstruct_iter(
     live = live if live is not None else {}
     last: Snapshot | None = None
     try:
-        for last in _run(photons, config, device, live):  # noqa: B007 - kept for the error
+        choice = None
+        if config.psf_model == "auto":
+            choice = choose_psf_model_for(photons, config, device)
+            config = config.replace(psf_model=choice.model)
+        for last in _run(photons, config, device, live, choice):  # noqa: B007 - kept for the error
             yield last
     except torch.OutOfMemoryError:
         raise OutOfMemory(
@@ -323,11 +328,30 @@ def reconstruct_iter(
         ) from None
 
 
+def choose_psf_model_for(
+    photons: np.ndarray, config: FluoGANConfig, device: torch.device
+) -> PSFModelChoice:
+    """Resolve ``psf_model = "auto"`` on photon frames: short L2 fits of both shapes on
+    the most structured window of the field (core/psf_choice.py)."""
+    rows, cols = trial_window(photons.mean(axis=0))
+    window = np.ascontiguousarray(photons[:, rows, cols])
+
+    def fit_residual(trial: FluoGANConfig) -> float:
+        last = None
+        for last in _run(window, trial, device, {}):  # noqa: B007 - the final state
+            pass
+        assert last is not None
+        return last.losses["data"]
+
+    return choose_psf_model(config, fit_residual)
+
+
 def _run(
     photons: np.ndarray,
     config: FluoGANConfig,
     device: torch.device,
     live: MutableMapping[str, float],
+    psf_choice: PSFModelChoice | None = None,
 ) -> Iterator[Snapshot]:
     start = time.perf_counter()
     problem = _Problem(photons, config, device)
@@ -402,6 +426,8 @@ def _run(
                 "fluctuation_gain": float(adversary.fluctuation_gain or 0.0)
                 if adversary is not None
                 else 0.0,
+                # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
+                "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },
         )
         last_good = snap

@@ -23,7 +23,7 @@ from magicgui.widgets import (
 from qtpy.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from ..core.config import FluoGANConfig
+from ..core.config import PSF_MODEL_CHOICES, FluoGANConfig
 from ..core.psf import PSF_MODELS, AiryPSF
 from .run import LIVE_PARAMETERS
 from .settings import CAMERA_FIELDS, PSF_FWHM, PSF_NA
@@ -108,13 +108,15 @@ class ParameterForm:
         self.psf_model = ComboBox(
             name="psf_model",
             label="PSF shape",
-            choices=list(PSF_MODELS),
+            choices=list(PSF_MODEL_CHOICES),
             value=d.psf_model,
-            tooltip="gaussian (default, robust): a real PSF with rings comes out a little "
-            "less resolved rather than with invented detail. airy: an ideal widefield "
-            "objective; resolves finer on such data, but if your PSF has weaker rings "
-            "(aberrations) or the width is given too narrow, solid structures split. "
-            "Use airy only when a bead image shows clear Airy rings.",
+            tooltip="auto (default): a short fit of both shapes to the mean image picks "
+            "the Airy pattern only when it explains the data clearly better (shown in the "
+            "status line when the run starts). gaussian (robust): a real PSF with rings "
+            "comes out a little less resolved rather than with invented detail. airy: an "
+            "ideal widefield objective; resolves finer on such data, but if your PSF has "
+            "weaker rings (aberrations) or the width is given too narrow, solid "
+            "structures split.",
         )
         self.na = _float(
             "na", "NA", 1.4, 0.05, 1.7, 0.05, 2, "Numerical aperture of the objective."
@@ -409,11 +411,15 @@ class ParameterForm:
 
     def _update_fwhm_note(self, *_: Any) -> None:
         # the engine's own rule (FluoGANConfig.make_psf) says which PSF the NA gives
-        psf = FluoGANConfig(
-            psf_fwhm_nm=None,
-            na=self.na.value,
-            emission_wavelength_nm=self.emission_wavelength_nm.value,
-            psf_model=self.psf_model.value,
-        ).make_psf()
-        rule = "Airy pattern of this NA, FWHM = 0.51" if isinstance(psf, AiryPSF) else "FWHM = 0.61"
-        self.fwhm_note.value = f"→ {rule} λ / NA = {psf.fwhm_nm:.0f} nm"
+        shapes = PSF_MODELS if self.psf_model.value == "auto" else (self.psf_model.value,)
+        notes = []
+        for shape in shapes:
+            psf = FluoGANConfig(
+                psf_fwhm_nm=None,
+                na=self.na.value,
+                emission_wavelength_nm=self.emission_wavelength_nm.value,
+                psf_model=shape,
+            ).make_psf()
+            rule = "Airy pattern, FWHM = 0.51" if isinstance(psf, AiryPSF) else "FWHM = 0.61"
+            notes.append(f"{rule} λ / NA = {psf.fwhm_nm:.0f} nm")
+        self.fwhm_note.value = "→ " + " or ".join(notes)

@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
+from ..core.psf_choice import describe_psf_model
 from ..core.solver import Snapshot
 from .forms import ParameterForm, group
 from .geometry import (
@@ -454,7 +455,7 @@ class FluoGANWidget(QWidget):
         worker.finished.connect(self._on_finished)
         state.worker = worker
         self._set_running(True)
-        self.status.value = "starting (estimating the camera, setting up)…"
+        self.status.value = "starting (estimating the camera, choosing the PSF shape)…"
         worker.start()
 
     def stop(self, *_: Any) -> None:
@@ -541,7 +542,7 @@ class FluoGANWidget(QWidget):
         self.snapshots_shown += 1
         self.loss_plot.redraw()
         text = state.meter.describe(snap.iteration, snap.elapsed)
-        self.status.value = text
+        self.status.value = f"{text} · {describe_psf_model(snap.config, snap.info)}"
         state.progress.set_description(f"FluoGAN {text}")
         state.progress.update(max(snap.iteration - state.progress.n, 0))
 

@@ -1,0 +1,104 @@
+"""psf_model "auto": the PSF shape chosen from the data (core/psf_choice.py)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from napari_fluogan import FluoGANConfig, reconstruct
+from napari_fluogan.core.errors import FluoGANError
+from napari_fluogan.core.metrics import evaluate_pairs
+from napari_fluogan.core.psf import AiryPSF
+from napari_fluogan.core.psf_choice import (
+    AIRY_RESIDUAL_RATIO,
+    TRIAL_ITERATIONS,
+    choose_psf_model,
+    describe_psf_model,
+    trial_window,
+)
+from napari_fluogan.core.solver import choose_psf_model_for, prepare_photons
+
+from .conftest import blinking_line_pairs
+
+AUTO_L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu")
+
+
+def test_trial_window_is_the_most_structured_square():
+    image = np.full((150, 200), 5.0)
+    image[120:130, 170:175] = 50.0  # the only structure, near a corner
+    rows, cols = trial_window(image, 64)
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (64, 64)
+    assert rows.start <= 120 and rows.stop >= 130
+    assert cols.start <= 170 and cols.stop >= 175
+    # a field smaller than the window is used whole
+    assert trial_window(np.ones((20, 30)), 64) == (slice(0, 20), slice(0, 30))
+
+
+def test_airy_is_chosen_only_when_it_fits_clearly_better():
+    seen: list[FluoGANConfig] = []
+
+    def fitter(residuals: dict[str, float]):
+        def fit(trial: FluoGANConfig) -> float:
+            seen.append(trial)
+            return residuals[trial.psf_model]
+
+        return fit
+
+    config = FluoGANConfig(use_critic=True, cumulant_weight=1.0)
+    clearly = choose_psf_model(config, fitter({"gaussian": 1.0, "airy": 0.9}))
+    assert clearly.model == "airy" and clearly.residual_ratio == pytest.approx(0.9)
+    barely = choose_psf_model(config, fitter({"gaussian": 1.0, "airy": 0.97}))
+    assert barely.model == "gaussian"
+    assert 0.9 < AIRY_RESIDUAL_RATIO < 0.97
+    # the trial fits are short L2 fits without the critic or the cumulant term
+    assert {t.psf_model for t in seen} == {"gaussian", "airy"}
+    assert all(not t.use_critic and t.cumulant_weight == 0 for t in seen)
+    assert all(t.iterations == TRIAL_ITERATIONS for t in seen)
+
+
+def test_auto_has_no_kernel_until_a_run_resolves_it():
+    assert FluoGANConfig().psf_model == "auto"
+    with pytest.raises(FluoGANError, match="chosen from the data"):
+        FluoGANConfig().make_psf()
+    with pytest.raises(FluoGANError, match="auto, gaussian, airy"):
+        FluoGANConfig(psf_model="moffat")
+
+
+@functools.cache
+def _stack(psf_kind: str) -> tuple:
+    psf = AiryPSF.with_fwhm(318.0) if psf_kind == "airy" else None
+    return blinking_line_pairs((180.0,), "bright", n_frames=200, seed=0, psf=psf)
+
+
+def _choice(psf_kind: str, fwhm_nm: float = 318.0):
+    _, sim = _stack(psf_kind)
+    photons, config = prepare_photons(sim.frames, AUTO_L2.replace(psf_fwhm_nm=fwhm_nm))
+    return choose_psf_model_for(photons, config, torch.device("cpu"))
+
+
+def test_auto_tells_an_airy_stack_from_a_gaussian_one():
+    airy, gaussian = _choice("airy"), _choice("gaussian")
+    assert airy.model == "airy" and airy.residual_ratio < 0.92
+    assert gaussian.model == "gaussian" and gaussian.residual_ratio > 1.1
+
+
+def test_auto_keeps_the_gaussian_on_gaussian_data_given_too_narrow_or_wide():
+    for factor in (0.95, 1.05):
+        choice = _choice("gaussian", 318.0 * factor)
+        assert choice.model == "gaussian" and choice.residual_ratio > 1.0
+
+
+def test_a_run_reports_and_keeps_the_chosen_shape():
+    phantom, sim = _stack("airy")
+    snap = reconstruct(sim.frames, AUTO_L2)
+    assert snap.config.psf_model == "airy"  # saved resolved, so config.json reproduces it
+    assert 0 < snap.info["psf_residual_ratio"] < AIRY_RESIDUAL_RATIO
+    assert describe_psf_model(snap.config, snap.info).startswith("PSF airy (auto: Airy residual")
+    (pair,) = evaluate_pairs(snap.x, 25.0, phantom.pairs, 318.0)
+    assert pair.contrast > 0.3 and pair.control_contrast < 0.15
+    explicit = reconstruct(sim.frames, AUTO_L2.replace(psf_model="gaussian"))
+    assert explicit.info["psf_residual_ratio"] == 0.0
+    assert describe_psf_model(explicit.config, explicit.info) == "PSF gaussian"
