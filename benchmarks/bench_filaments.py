@@ -32,6 +32,7 @@ from napari_fluogan.core import metrics
 from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.phantoms import FilamentPhantom
 from napari_fluogan.core.psf import AiryPSF
+from napari_fluogan.core.psf_choice import describe_psf_model
 
 
 def main() -> None:
@@ -74,7 +75,8 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 print(f"{'':<22}{name:<18}{metrics.psnr(snap.x, truth):>6.1f}"
                       f"{metrics.ssim(snap.x, truth):>7.2f}{snap.x.sum() / n_camera:>9.0f}"
-                      f"{snap.b.mean():>9.1f}{seconds:>6.0f}s", flush=True)
+                      f"{snap.b.mean():>9.1f}{seconds:>6.0f}s  "
+                      f"{describe_psf_model(snap.config, snap.info)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ def test_fwhm_from_na_and_wavelength():
 
 
 def test_psf_model_picks_the_shape_the_engine_assumes():
-    """Gaussian by default; Airy of the given FWHM, or the Airy pattern of the
+    """Gaussian of the given FWHM; Airy of the given FWHM, or the Airy pattern of the
     objective when NA and wavelength are given (its FWHM is 0.51 lambda / NA, narrower
-    than the 0.61 lambda / NA used for the Gaussian)."""
-    assert FluoGANConfig().make_psf() == GaussianPSF(318.0)
+    than the 0.61 lambda / NA used for the Gaussian). The default, "auto", is chosen
+    per run (test_psf_choice.py)."""
+    assert FluoGANConfig(psf_model="gaussian").make_psf() == GaussianPSF(318.0)
     airy = FluoGANConfig(psf_model="airy").make_psf()
     assert isinstance(airy, AiryPSF)
     assert measure_fwhm_px(airy.kernel(5.0)) * 5.0 == pytest.approx(318.0, rel=0.03)
@@ -57,7 +58,7 @@ def test_psf_model_picks_the_shape_the_engine_assumes():
         ({"device": "tpu"}, "device"),
         ({"gamma": 0.0, "use_critic": False}, "nothing to fit"),
         ({"step_scale": 3.0}, "step_scale"),
-        ({"psf_model": "lorentz"}, "psf_model must be one of gaussian, airy"),
+        ({"psf_model": "lorentz"}, "psf_model must be one of auto, gaussian, airy"),
     ],
 )
 def test_bad_settings_are_rejected_with_a_clear_message(changes, words):

@@ -207,8 +207,9 @@ def test_build_config_maps_widget_values():
     assert cfg.psf_fwhm_nm == 318.0 and cfg.na is None and cfg.emission_wavelength_nm is None
     assert cfg.alpha == 2.0 and cfg.offset is None and cfg.sigma == 2.0
     assert cfg.roi == (1, 2, 8, 9) and cfg.iterations == 30 and cfg.seed == 3
-    assert cfg.psf_model == "gaussian"
+    assert cfg.psf_model == "auto"
     assert build_config(_values(psf_model="airy"), auto, None).psf_model == "airy"
+    assert build_config(_values(psf_model="gaussian"), auto, None).psf_model == "gaussian"
     cfg_na = build_config(_values(psf_mode=PSF_NA), {}, None)
     assert cfg_na.psf_fwhm_nm is None and cfg_na.alpha is None
     assert cfg_na.effective_psf_fwhm_nm == pytest.approx(0.61 * 670 / 1.4)

@@ -30,7 +30,7 @@ from .priors import (
     hyperbolic_tv_gradient,
     hyperbolic_tv_lipschitz,
 )
-from .psf_choice import PSFModelChoice, choose_psf_model, trial_window
+from .psf_choice import PSFModelChoice, choose_psf_model
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .trend import TemporalTrend
 
@@ -331,14 +331,12 @@ def reconstruct_iter(
 def choose_psf_model_for(
     photons: np.ndarray, config: FluoGANConfig, device: torch.device
 ) -> PSFModelChoice:
-    """Resolve ``psf_model = "auto"`` on photon frames: short L2 fits of both shapes on
-    the most structured window of the field (core/psf_choice.py)."""
-    rows, cols = trial_window(photons.mean(axis=0))
-    window = np.ascontiguousarray(photons[:, rows, cols])
+    """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
+    (core/psf_choice.py)."""
 
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
-        for last in _run(window, trial, device, {}):  # noqa: B007 - the final state
+        for last in _run(photons, trial, device, {}):  # noqa: B007 - the final state
             pass
         assert last is not None
         return last.losses["data"]
