@@ -73,9 +73,12 @@ def viewer_widget(make_napari_viewer, qtbot):
 
 
 def fast_settings(widget: FluoGANWidget, iterations: int = 20, every: int = 5) -> None:
-    """L2-only, few iterations, known camera (no estimation) and frequent snapshots."""
+    """L2-only, few iterations, known camera (no estimation), frequent snapshots, and
+    the Gaussian PSF the sample was simulated with (``auto`` would fit both shapes
+    first: test_auto_psf_shape_is_shown_and_stop_ends_its_trials)."""
     form = widget.form
     form.use_critic.value = False
+    form.psf_model.value = "gaussian"
     form.iterations.value = iterations
     form.snapshot_every.value = every
     form.device.value = "cpu"
@@ -284,6 +287,26 @@ def test_stop_ends_run_and_keeps_result(viewer_widget, qtbot):
     assert widget.run_button.enabled
     # every snapshot's losses are plotted, also those the display skipped
     assert len(widget.loss_plot.history["data"]) >= x.metadata["fluogan_iteration"] // 2
+
+
+def test_auto_psf_shape_is_shown_and_stop_ends_its_trials(viewer_widget, qtbot):
+    viewer, widget = viewer_widget
+    fast_settings(widget, iterations=20, every=5)
+    widget.form.psf_model.value = "auto"
+    add_roi(viewer, widget, 5, 5, 25, 35)
+    assert widget.run()
+    wait_done(qtbot, widget)
+    # the sample is simulated with a Gaussian PSF: auto keeps it and says by what ratio
+    assert "PSF gaussian (auto: Airy residual" in widget.status.value
+    x = viewer.layers["line pairs FluoGAN x"]
+    assert x.metadata["fluogan_config"]["psf_model"] == "gaussian"
+    # Stop while the shapes are still being fitted ends the run within seconds
+    assert widget.run()
+    widget.stop_button.clicked.emit()
+    started = time.perf_counter()
+    wait_done(qtbot, widget)
+    assert time.perf_counter() - started < 5.0
+    assert "stopped" in widget.status.value
 
 
 def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):

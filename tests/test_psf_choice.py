@@ -13,6 +13,7 @@ from napari_fluogan.core.metrics import evaluate_pairs
 from napari_fluogan.core.psf import AiryPSF
 from napari_fluogan.core.psf_choice import (
     AIRY_RESIDUAL_RATIO,
+    TRIAL_ITERATIONS,
     choose_psf_model,
     describe_psf_model,
 )
@@ -42,7 +43,12 @@ def test_airy_is_chosen_only_when_it_fits_clearly_better():
     # the trial fits are short L2 fits without the critic or the cumulant term
     assert {t.psf_model for t in seen} == {"gaussian", "airy"}
     assert all(not t.use_critic and t.cumulant_weight == 0 for t in seen)
-    assert all(t.iterations == config.iterations for t in seen)
+    assert all(t.iterations == TRIAL_ITERATIONS for t in seen)
+    for run_iterations in (10, 100_000):  # trials converge, and cost the same, whatever the run
+        equal = fitter({"gaussian": 1.0, "airy": 1.0})
+        tie = choose_psf_model(config.replace(iterations=run_iterations), equal)
+        assert tie.model == "gaussian"
+        assert seen[-1].iterations == TRIAL_ITERATIONS
 
 
 def test_auto_has_no_kernel_until_a_run_resolves_it():

@@ -143,11 +143,28 @@ class PsiOperator:
         n1, n2 = self._padded_coarse
         blocks = x.reshape(-1, n1, L, n2, L)
         phases = blocks.permute(0, 2, 4, 1, 3).reshape(-1, L * L, n1, n2)  # x[L m + a]
-        weights = self._phase_kernels_squared(x.dtype, x.device)  # (L*L, 1, k, k)
-        radius = weights.shape[-1] // 2
-        out = torch.nn.functional.conv2d(phases, weights, padding=radius, groups=L * L)
-        out = out.sum(dim=1)[..., p : p + self.coarse_shape[0], p : p + self.coarse_shape[1]]
+        otf, shape, radius = self._squared_otf(x.dtype, x.device)
+        spectrum = (torch.fft.rfft2(phases, s=shape) * otf).sum(dim=1)
+        full = torch.fft.irfft2(spectrum, s=shape)  # (B, n1 + k - 1, n2 + k - 1)
+        out = full[..., radius + p : radius + p + self.coarse_shape[0],
+                   radius + p : radius + p + self.coarse_shape[1]]
         return out.reshape(*x.shape[:-2], *self.coarse_shape)
+
+    def _squared_otf(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Spectra of the per-phase squared kernels (L*L, H, W//2+1), built once per dtype
+        and device: the phases' convolutions are summed in Fourier space, one inverse
+        FFT per image (a direct convolution with the Airy pattern's 35 x 35 squared
+        kernels took seconds per critic batch on a CPU)."""
+        key = (dtype, device)
+        cache = self.__dict__.setdefault("_squared_otf_cache", {})
+        if key not in cache:
+            flipped = self._phase_kernels_squared(dtype, device)[:, 0]  # correlation kernels
+            kernels = torch.flip(flipped, dims=(-2, -1))
+            k = kernels.shape[-1]
+            n1, n2 = self._padded_coarse
+            shape = (n1 + k - 1, n2 + k - 1)
+            cache[key] = (torch.fft.rfft2(kernels, s=shape), shape, k // 2)
+        return cache[key]
 
     def _phase_kernels_squared(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Squared camera-grid kernels ``Psi_(m+d),(L m + a)^2`` per phase a, flipped for

@@ -1,15 +1,18 @@
 """Choosing the PSF shape the engine assumes (``psf_model = "auto"``) from the data.
 
 Both shapes are fitted to the whole field's mean image with the L2 data term and the
-run's priors (no critic, as many iterations as the run: the ratio moves until the fits
-converge), and the Airy pattern is taken only when it explains the mean image clearly
-better than the Gaussian: its residual at most :data:`AIRY_RESIDUAL_RATIO` of the
-Gaussian's. On the benchmark's Airy stacks the
-ratio is 0.86-0.93 (FWHM given right or up to 2 % too narrow or 5 % too wide), on its
-Gaussian stacks 1.3-1.4, and on widefield PSFs with defocus or on heavy-tailed ones
-without rings above 1; with the FWHM given 5 % too narrow on Airy data it is about 1.0,
-where the Airy model would split solid bars (the rings sit where the data have none) and
-the Gaussian does not. docs/quality.md, "Choosing the PSF shape".
+run's priors (no critic; :data:`TRIAL_ITERATIONS` each, whatever the run's length,
+since the ratio moves until the fits converge). The Airy
+pattern is taken only when it explains the mean image clearly better than the
+Gaussian: its residual at most :data:`AIRY_RESIDUAL_RATIO` of the Gaussian's.
+
+On the benchmark's Airy stacks the ratio is 0.86-0.93 (FWHM given right, up to 2 % too
+narrow, or 5 % too wide); on its Gaussian stacks 1.3-1.4; on widefield PSFs with
+defocus or heavy-tailed ones without rings above 1. With the FWHM given 5 % too narrow
+on Airy data it is about 1.0: there the Airy model would split solid bars (its rings
+sit where the data have none) and the Gaussian does not. The ratio also depends on the
+content (0.58 on sparse filaments, 1.0 on dense ones, same PSF). docs/quality.md,
+"Choosing the PSF shape".
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from .config import FluoGANConfig
 
 #: the Airy model is chosen when its residual is at most this fraction of the Gaussian's
 AIRY_RESIDUAL_RATIO = 0.95
+#: iterations of each trial fit, whatever the run's length: the ratio moves until the
+#: fits converge (on a 200-frame Airy stack 0.68 / 0.93 / 0.88 after 100 / 300 / 1000
+#: iterations, and a 6-iteration fit took the Airy pattern on Gaussian data)
+TRIAL_ITERATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,10 @@ def choose_psf_model(
         use_critic=False,
         cumulant_weight=0.0,
         gamma=1.0,  # an L2 fit, also when the run itself is purely adversarial
+        iterations=TRIAL_ITERATIONS,
         warm_start_iterations=0,
-        snapshot_every=config.iterations,
     )
+    trial = trial.replace(snapshot_every=trial.iterations)
     residual_gaussian = fit_residual(trial.replace(psf_model="gaussian"))
     residual_airy = fit_residual(trial.replace(psf_model="airy"))
     model = "airy" if residual_airy <= AIRY_RESIDUAL_RATIO * residual_gaussian else "gaussian"

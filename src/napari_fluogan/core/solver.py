@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -315,7 +315,7 @@ def reconstruct_iter(
     try:
         choice = None
         if config.psf_model == "auto":
-            choice = choose_psf_model_for(photons, config, device)
+            choice = choose_psf_model_for(photons, config, device, _StopOnly(live))
             config = config.replace(psf_model=choice.model)
         for last in _run(photons, config, device, live, choice):  # noqa: B007 - kept for the error
             yield last
@@ -328,15 +328,37 @@ def reconstruct_iter(
         ) from None
 
 
+class _StopOnly(Mapping[str, float]):
+    """A run's ``live`` mapping seen through its ``stop`` key alone: the trial fits of
+    ``psf_model = "auto"`` keep the configured weights but end when the user stops."""
+
+    def __init__(self, live: Mapping[str, float]) -> None:
+        self._live = live
+
+    def __getitem__(self, key: str) -> float:
+        if key != "stop":
+            raise KeyError(key)
+        return self._live["stop"]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["stop"] if "stop" in self._live else [])
+
+    def __len__(self) -> int:
+        return int("stop" in self._live)
+
+
 def choose_psf_model_for(
-    photons: np.ndarray, config: FluoGANConfig, device: torch.device
+    photons: np.ndarray,
+    config: FluoGANConfig,
+    device: torch.device,
+    live: Mapping[str, float] | None = None,
 ) -> PSFModelChoice:
     """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
-    (core/psf_choice.py)."""
+    (core/psf_choice.py). A true ``live["stop"]`` ends them early."""
 
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
-        for last in _run(photons, trial, device, {}):  # noqa: B007 - the final state
+        for last in _run(photons, trial, device, live if live is not None else {}):  # noqa: B007 - the final state
             pass
         assert last is not None
         return last.losses["data"]
@@ -348,7 +370,7 @@ def _run(
     photons: np.ndarray,
     config: FluoGANConfig,
     device: torch.device,
-    live: MutableMapping[str, float],
+    live: Mapping[str, float],
     psf_choice: PSFModelChoice | None = None,
 ) -> Iterator[Snapshot]:
     start = time.perf_counter()

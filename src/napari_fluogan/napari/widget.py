@@ -617,7 +617,10 @@ class FluoGANWidget(QWidget):
             self.status.value = "failed (see the notification)"
         elif last is not None:
             how = "stopped" if state.live.get("stop") else "done"
-            self.status.value = f"{how} at iteration {last.iteration} in {last.elapsed:.1f} s"
+            self.status.value = (
+                f"{how} at iteration {last.iteration} in {last.elapsed:.1f} s · "
+                f"{describe_psf_model(last.config, last.info)}"
+            )
 
     def _attach_config(self, snap: Snapshot, state: RunState) -> None:
         config = snap.config.to_dict()
