@@ -65,7 +65,8 @@ def main() -> None:
     base, background = REGIMES[args.regime]
     print(
         f"# {args.regime}, seed {args.seed}, overrides: {overrides or 'none'}; cell = smallest "
-        "resolved nm / largest counting-control contrast / PSNR dB (! control split)"
+        "resolved nm / largest counting-control contrast / PSNR dB (! control split), "
+        "then the PSF shape FluoGAN assumed (G Gaussian, A Airy)"
     )
     header = "".join(f"{m:>26}" for m in args.methods)
     print(f"{'case':<12}{'PSF':<9}{header}  conditions")
@@ -78,14 +79,16 @@ def main() -> None:
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
-                image, pixel_nm, _ = run_method(
+                image, pixel_nm, shape = run_method(
                     method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
                 )
                 best, control = resolved_and_worst_control(image, pixel_nm, ph)
                 flag = "!" if control >= metrics.RESOLVED_DIP else " "
                 psnr = metrics.psnr(image, sim.truth)
+                # the PSF shape a FluoGAN row assumed ("PSF airy (auto: ...)" -> "A")
+                shape_mark = shape.split()[1][0].upper() if shape else ""
                 cells.append(
-                    f"{best or 0:.0f} / {control:.2f}{flag}/ {psnr:.1f}"
+                    f"{best or 0:.0f} / {control:.2f}{flag}/ {psnr:.1f}{shape_mark:>2}"
                     f" {time.perf_counter() - start:4.0f}s"
                 )
             print(

@@ -62,12 +62,15 @@ def main() -> None:
                                        lambda2=cfg.lambda2 / b_factor)
                 cells = []
                 for config in (cfg, unscaled):
-                    x = reconstruct(sim.frames, config).x
+                    snap = reconstruct(sim.frames, config)
+                    x = snap.x
                     best, control = resolved_and_worst_control(x, pixel_nm / upsample, ph)
                     # PSNR needs the truth's grid (the simulation's L = 4)
                     psnr = (f"{metrics.psnr(x, sim.truth):.1f}" if x.shape == sim.truth.shape
                             else "-")
-                    cells.append(f"{best or 0:.0f} / {control:.2f} / {psnr}")
+                    # the PSF shape assumed (psf_model "auto" chooses it): G or A
+                    shape = snap.config.psf_model[0].upper()
+                    cells.append(f"{best or 0:.0f} / {control:.2f} / {psnr} {shape}")
                 factors = f"{b_factor:.2f}, {tv_factor:.2f}"
                 print(f"{pixel_nm:8.0f} {PSF_FWHM_NM / pixel_nm:8.2f} {upsample:2d} "
                       f"{factors:>11}  {model:<9}{cells[0]:>20}{cells[1]:>20}", flush=True)

@@ -77,8 +77,9 @@ def test_map_weight_follows_the_cumulant_noise():
 
 def test_solver_uses_the_term_and_keeps_the_margin():
     photons = _blinking_photons("bright", 120)
-    cfg = FluoGANConfig(alpha=1.0, offset=0.0, sigma=1.0, use_critic=False, device="cpu",
-                        iterations=60, warm_start_iterations=0, snapshot_every=60)
+    cfg = FluoGANConfig(psf_model="gaussian", alpha=1.0, offset=0.0, sigma=1.0,
+                        use_critic=False, device="cpu", iterations=60,
+                        warm_start_iterations=0, snapshot_every=60)
     without = reconstruct(photons, cfg)
     with_term = reconstruct(photons, cfg.replace(cumulant_weight=1.0))
     assert cfg.replace(cumulant_weight=1.0).effective_margin_px == cfg.effective_margin_px > 0

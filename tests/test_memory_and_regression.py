@@ -32,7 +32,7 @@ def test_refusal_names_the_estimate_and_what_to_reduce(small_stack):
 
 def test_fixed_seed_regression(small_stack):
     """Pinned numbers: speed work must not change results (update only on purpose)."""
-    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, iterations=12,
+    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, iterations=12, psf_model="gaussian",
                         warm_start_iterations=6, snapshot_every=12, batch_size=8,
                         critic_channels=8, lambda1=0.02, lambda2=1.0, adv_weight=0.05,
                         n_critic=1, gp_every=4, fista=True, seed=11, device="cpu", margin_px=0)

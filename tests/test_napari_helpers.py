@@ -233,7 +233,8 @@ def _drain(gen):
 
 
 def test_engine_run_returns_outcome_instead_of_raising(small_stack):
-    cfg = build_config(_values(iterations=6, snapshot_every=3), {}, (0, 0, 8, 8))
+    cfg = build_config(_values(iterations=6, snapshot_every=3, psf_model="gaussian"), {},
+                       (0, 0, 8, 8))
     snaps, outcome = _drain(engine_run(small_stack["frames"], cfg, {}))
     assert [s.iteration for s in snaps] == [0, 3, 6]
     assert outcome.severity == "ok" and outcome.snapshot is snaps[-1] and not outcome.stopped
@@ -243,7 +244,8 @@ def test_engine_run_returns_outcome_instead_of_raising(small_stack):
 
 
 def test_engine_run_stops_on_live_flag(small_stack):
-    cfg = build_config(_values(iterations=1000, snapshot_every=1), {}, (0, 0, 8, 8))
+    cfg = build_config(_values(iterations=1000, snapshot_every=1, psf_model="gaussian"), {},
+                       (0, 0, 8, 8))
     live: dict = {}
     gen = engine_run(small_stack["frames"], cfg, live)
     next(gen), next(gen)

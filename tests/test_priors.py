@@ -81,7 +81,7 @@ def test_result_scales_with_the_camera_gain(small_stack, lambda_tv):
     """Photons times 7 give x times 7: the prior (normalised units) does not see the scale."""
     frames = small_stack["frames"].astype(np.float64)
     photons = (frames - 100.0) / 2.0
-    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=0.0, use_critic=False,
+    cfg = FluoGANConfig(psf_model="gaussian", alpha=2.0, offset=100.0, sigma=0.0, use_critic=False,
                         iterations=40, snapshot_every=40, lambda_tv=lambda_tv, device="cpu")
     a = reconstruct(frames, cfg).x
     b = reconstruct(photons * 7.0 + 10.0, cfg.replace(alpha=1.0, offset=10.0)).x

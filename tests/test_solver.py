@@ -20,7 +20,9 @@ from .conftest import blinking_line_pairs, small_truth
 def _config(stack, **changes):
     base = dict(alpha=stack["alpha"], offset=stack["offset"], sigma=stack["sigma"],
                 iterations=30, snapshot_every=10, batch_size=8, critic_channels=8,
-                warm_start_iterations=10, device="cpu")
+                warm_start_iterations=10, device="cpu",
+                # the shape small_stack is simulated with (auto: test_psf_choice.py)
+                psf_model="gaussian")
     base.update(changes)
     return FluoGANConfig(**base)
 
