@@ -65,6 +65,8 @@ class PsiOperator:
         self.dtype = dtype
         fine_pixel_nm = pixel_size_nm / upsample
         self.psf_kernel = psf.kernel(fine_pixel_nm)
+        # forward_squared's kernel spectra (non-separable PSFs), per dtype and device
+        self._squared_otf_cache: dict = {}
         profile = getattr(psf, "profile_1d", None)
         self.separable = profile is not None
         if self.separable:
@@ -150,13 +152,16 @@ class PsiOperator:
                    radius + p : radius + p + self.coarse_shape[1]]
         return out.reshape(*x.shape[:-2], *self.coarse_shape)
 
-    def _squared_otf(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """Spectra of the per-phase squared kernels (L*L, H, W//2+1), built once per dtype
-        and device: the phases' convolutions are summed in Fourier space, one inverse
-        FFT per image (a direct convolution with the Airy pattern's 35 x 35 squared
-        kernels took seconds per critic batch on a CPU)."""
+    def _squared_otf(
+        self, dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, tuple[int, int], int]:
+        """Spectra of the per-phase squared kernels (L*L, H, W//2+1), the FFT shape
+        (H, W) and the kernels' radius, built once per dtype and device. The phases'
+        convolutions are summed in Fourier space, one inverse FFT per image (a direct
+        convolution with the Airy pattern's 35 x 35 squared kernels took seconds per
+        critic batch on a CPU)."""
         key = (dtype, device)
-        cache = self.__dict__.setdefault("_squared_otf_cache", {})
+        cache = self._squared_otf_cache
         if key not in cache:
             flipped = self._phase_kernels_squared(dtype, device)[:, 0]  # correlation kernels
             kernels = torch.flip(flipped, dims=(-2, -1))
