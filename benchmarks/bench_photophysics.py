@@ -79,14 +79,14 @@ def main() -> None:
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
-                image, pixel_nm, shape = run_method(
+                image, pixel_nm, snap = run_method(
                     method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
                 )
                 best, control = resolved_and_worst_control(image, pixel_nm, ph)
                 flag = "!" if control >= metrics.RESOLVED_DIP else " "
                 psnr = metrics.psnr(image, sim.truth)
-                # the PSF shape a FluoGAN row assumed ("PSF airy (auto: ...)" -> "A")
-                shape_mark = shape.split()[1][0].upper() if shape else ""
+                # the PSF shape a FluoGAN row assumed: G or A
+                shape_mark = snap.config.psf_model[0].upper() if snap is not None else ""
                 cells.append(
                     f"{best or 0:.0f} / {control:.2f}{flag}/ {psnr:.1f}{shape_mark:>2}"
                     f" {time.perf_counter() - start:4.0f}s"

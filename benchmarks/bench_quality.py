@@ -59,6 +59,7 @@ from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.psf_choice import describe_psf_model
 from napari_fluogan.core.simulate import line_pair_phantom
+from napari_fluogan.core.solver import Snapshot
 from napari_fluogan.core.stack import to_photons
 
 PSF_FWHM_NM = 318.0
@@ -133,9 +134,9 @@ def run_method(
     rl_iterations: int,
     seed: int,
     overrides: dict[str, float | str] | None = None,
-) -> tuple[np.ndarray, float, str]:
-    """One reconstruction; returns the image, its pixel size (nm) and, for FluoGAN,
-    the PSF shape it assumed (``psf_model = "auto"`` chooses it from the data).
+) -> tuple[np.ndarray, float, Snapshot | None]:
+    """One reconstruction; returns the image, its pixel size (nm) and, for FluoGAN, the
+    final snapshot (its config holds the PSF shape ``psf_model = "auto"`` chose).
 
     ``overrides`` replace FluoGAN config fields (all FluoGAN rows), e.g. to compare
     a regularisation weight against the defaults.
@@ -147,15 +148,15 @@ def run_method(
         image, px = baselines.run_baseline(
             "rl", photons, PIXEL_NM, UPSAMPLE, fwhm_nm, rl_iterations, psf_model="airy"
         )
-        return image, px, ""
+        return image, px, None
     if method in baselines.METHODS:
         image, px = baselines.run_baseline(
             method, photons, PIXEL_NM, UPSAMPLE, fwhm_nm, iterations=rl_iterations
         )
-        return image, px, ""
+        return image, px, None
     cfg = fluogan_config(method, fwhm_nm, iterations, seed, overrides)
     snap = reconstruct(frames, cfg)
-    return snap.x, PIXEL_NM / UPSAMPLE, describe_psf_model(snap.config, snap.info)
+    return snap.x, PIXEL_NM / UPSAMPLE, snap
 
 
 def fluogan_config(
@@ -259,12 +260,12 @@ def main() -> None:
         print(f"{'method':<11} {'resolved':>8} {'time':>6} {'PSNR':>5} {'SSIM':>5}  {seps}")
         for method in args.methods:
             t0 = time.perf_counter()
-            note = ""
+            snap = None
             if method == "truth":
                 image, px = truth, PIXEL_NM / UPSAMPLE
             else:
-                image, px, note = run_method(method, frames, fwhm, iterations, args.rl_iterations,
-                                       args.seed, overrides)
+                image, px, snap = run_method(method, frames, fwhm, iterations,
+                                             args.rl_iterations, args.seed, overrides)
             seconds = time.perf_counter() - t0
             res = metrics.evaluate_pairs(image, px, ph.pairs, PSF_FWHM_NM)
             best = metrics.smallest_resolved_nm(res)
@@ -273,6 +274,8 @@ def main() -> None:
             else:
                 quality = f"{'-':>5} {'-':>5}"
             shown = f"{best:.0f}" if best is not None else "none"
+            # FluoGAN rows: the PSF shape they assumed, and by what ratio auto chose it
+            note = describe_psf_model(snap.config, snap.info) if snap is not None else ""
             print(f"{method:<11} {shown:>8} {seconds:5.0f}s {quality}  {fmt_pairs(res)}  {note}",
                   flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")

@@ -163,8 +163,7 @@ class PsiOperator:
         key = (dtype, device)
         cache = self._squared_otf_cache
         if key not in cache:
-            flipped = self._phase_kernels_squared(dtype, device)[:, 0]  # correlation kernels
-            kernels = torch.flip(flipped, dims=(-2, -1))
+            kernels = self._phase_kernels_squared(dtype, device)
             k = kernels.shape[-1]
             n1, n2 = self._padded_coarse
             shape = (n1 + k - 1, n2 + k - 1)
@@ -172,8 +171,8 @@ class PsiOperator:
         return cache[key]
 
     def _phase_kernels_squared(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """Squared camera-grid kernels ``Psi_(m+d),(L m + a)^2`` per phase a, flipped for
-        ``conv2d`` (a correlation): shape (L*L, 1, 2D+1, 2D+1)."""
+        """Squared camera-grid kernels ``Psi_(m+d),(L m + a)^2`` per phase a, indexed by
+        the camera offset d: shape (L*L, 2D+1, 2D+1)."""
         L = self.upsample
         kernel = np.asarray(self.psf_kernel, dtype=np.float64)
         r = kernel.shape[0] // 2
@@ -192,8 +191,8 @@ class PsiOperator:
                 block = pad[centre - L * reach - a : centre - L * reach - a + L * size,
                             centre - L * reach - b : centre - L * reach - b + L * size]
                 summed = block.reshape(size, L, size, L).sum(axis=(1, 3))
-                out[a, b] = summed[::-1, ::-1] ** 2  # flipped: conv2d correlates
-        return torch.as_tensor(out.reshape(L * L, 1, size, size), dtype=dtype, device=device)
+                out[a, b] = summed**2
+        return torch.as_tensor(out.reshape(L * L, size, size), dtype=dtype, device=device)
 
     def crop_region(self, x: torch.Tensor) -> torch.Tensor:
         """The part of a fine-grid image (..., n1, n2) that lies inside the region."""

@@ -55,8 +55,8 @@ def choose_psf_model(
         gamma=1.0,  # an L2 fit, also when the run itself is purely adversarial
         iterations=TRIAL_ITERATIONS,
         warm_start_iterations=0,
+        snapshot_every=TRIAL_ITERATIONS,
     )
-    trial = trial.replace(snapshot_every=trial.iterations)
     residual_gaussian = fit_residual(trial.replace(psf_model="gaussian"))
     residual_airy = fit_residual(trial.replace(psf_model="airy"))
     model = "airy" if residual_airy <= AIRY_RESIDUAL_RATIO * residual_gaussian else "gaussian"
