@@ -300,7 +300,18 @@ def test_auto_psf_shape_is_shown_and_stop_ends_its_trials(viewer_widget, qtbot):
     assert "PSF gaussian (auto: Airy residual" in widget.status.value
     x = viewer.layers["line pairs FluoGAN x"]
     assert x.metadata["fluogan_config"]["psf_model"] == "gaussian"
-    # Stop while the shapes are still being fitted ends the run within seconds
+    shown = widget.status.value.split(" · ")[-1]
+    # Run again on the same ROI, now with the critic: the choice is remembered
+    widget.form.use_critic.value = True
+    widget.form.warm_start_iterations.value = 10
+    assert widget.run()
+    wait_done(qtbot, widget)
+    assert widget.status.value.split(" · ")[-1] == shown
+    assert x.metadata["fluogan_config"]["use_critic"]
+    # Stop while the shapes are still being fitted (other priors: fitted again) ends
+    # the run within seconds
+    widget.form.use_critic.value = False
+    widget.form.lambda1.value *= 2
     assert widget.run()
     widget.stop_button.clicked.emit()
     started = time.perf_counter()

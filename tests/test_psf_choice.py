@@ -95,3 +95,43 @@ def test_a_run_reports_and_keeps_the_chosen_shape():
     assert pair.contrast > pair_gaussian.contrast + 0.05 and pair.control_contrast < 0.1
     assert explicit.info["psf_residual_ratio"] == 0.0
     assert describe_psf_model(explicit.config, explicit.info) == "PSF gaussian"
+
+
+def test_the_choice_is_reused_for_the_same_frames_and_priors(monkeypatch):
+    """A second run on the same ROI (a longer run, or the critic after an L2 preview)
+    does not fit both shapes again; other frames, other priors or a stopped choice do."""
+    from collections import OrderedDict
+
+    from napari_fluogan.core import solver
+    from napari_fluogan.core.psf_choice import PSFModelChoice
+
+    calls: list[FluoGANConfig] = []
+
+    def fake_choose(config, fit_residual):
+        calls.append(config)
+        return PSFModelChoice("airy", 1.0, 0.5 + 0.1 * len(calls))
+
+    monkeypatch.setattr(solver, "_PSF_CHOICES", OrderedDict())
+    monkeypatch.setattr(solver, "choose_psf_model", fake_choose)
+    cpu = torch.device("cpu")
+    _, sim = _stack("gaussian")
+    photons, config = prepare_photons(sim.frames, AUTO_L2)
+    first = choose_psf_model_for(photons, config, cpu)
+    # the run's mode and length do not enter the trial fits: remembered
+    again = choose_psf_model_for(photons, config.replace(use_critic=True, iterations=50), cpu)
+    assert again is first and len(calls) == 1
+    # the priors do: fitted again
+    choose_psf_model_for(photons, config.replace(lambda1=config.lambda1 * 2), cpu)
+    assert len(calls) == 2
+    # so do other frames (one photon more in one pixel)
+    changed = photons.copy()
+    changed[0, 0, 0] += 1.0
+    choose_psf_model_for(changed, config, cpu)
+    assert len(calls) == 3
+    # a choice made from fits the user stopped is not kept
+    stopped = photons[:-1]
+    choose_psf_model_for(stopped, config, cpu, {"stop": 1.0})
+    choose_psf_model_for(stopped, config, cpu)
+    assert len(calls) == 5
+    assert choose_psf_model_for(stopped, config, cpu).residual_airy == pytest.approx(1.0)
+    assert len(calls) == 5

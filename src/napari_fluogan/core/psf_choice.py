@@ -44,12 +44,10 @@ class PSFModelChoice:
         return self.residual_airy / max(self.residual_gaussian, 1e-30)
 
 
-def choose_psf_model(
-    config: FluoGANConfig, fit_residual: Callable[[FluoGANConfig], float]
-) -> PSFModelChoice:
-    """Fit both shapes with ``fit_residual`` (an L2 run returning the mean-image
-    residual for a config) and choose as described in the module docstring."""
-    trial = config.replace(
+def trial_config(config: FluoGANConfig) -> FluoGANConfig:
+    """The config of both trial fits (before their ``psf_model`` is set): an L2 fit
+    with the run's priors and PSF size, whatever the run's mode and length."""
+    return config.replace(
         use_critic=False,
         cumulant_weight=0.0,
         gamma=1.0,  # an L2 fit, also when the run itself is purely adversarial
@@ -57,6 +55,14 @@ def choose_psf_model(
         warm_start_iterations=0,
         snapshot_every=TRIAL_ITERATIONS,
     )
+
+
+def choose_psf_model(
+    config: FluoGANConfig, fit_residual: Callable[[FluoGANConfig], float]
+) -> PSFModelChoice:
+    """Fit both shapes with ``fit_residual`` (an L2 run returning the mean-image
+    residual for a config) and choose as described in the module docstring."""
+    trial = trial_config(config)
     residual_gaussian = fit_residual(trial.replace(psf_model="gaussian"))
     residual_airy = fit_residual(trial.replace(psf_model="airy"))
     model = "airy" if residual_airy <= AIRY_RESIDUAL_RATIO * residual_gaussian else "gaussian"

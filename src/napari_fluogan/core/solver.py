@@ -8,8 +8,10 @@ regularisation weights are relative to that scale, so the same defaults work on
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
@@ -30,7 +32,7 @@ from .priors import (
     hyperbolic_tv_gradient,
     hyperbolic_tv_lipschitz,
 )
-from .psf_choice import PSFModelChoice, choose_psf_model
+from .psf_choice import PSFModelChoice, choose_psf_model, trial_config
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .trend import TemporalTrend
 
@@ -347,6 +349,19 @@ class _StopOnly(Mapping[str, float]):
         return int("stop" in self._live)
 
 
+#: choices of ``psf_model = "auto"`` already made in this process, by data and trial config
+_PSF_CHOICES: OrderedDict[tuple[str, str, str], PSFModelChoice] = OrderedDict()
+PSF_CHOICES_KEPT = 16
+
+
+def _psf_choice_key(
+    photons: np.ndarray, config: FluoGANConfig, device: torch.device
+) -> tuple[str, str, str]:
+    digest = hashlib.blake2b(np.ascontiguousarray(photons).view(np.uint8), digest_size=16)
+    digest.update(repr((photons.shape, photons.dtype.str)).encode())
+    return digest.hexdigest(), trial_config(config).to_json(), device.type
+
+
 def choose_psf_model_for(
     photons: np.ndarray,
     config: FluoGANConfig,
@@ -354,16 +369,31 @@ def choose_psf_model_for(
     live: Mapping[str, float] | None = None,
 ) -> PSFModelChoice:
     """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
-    (core/psf_choice.py). A true ``live["stop"]`` ends them early."""
+    (core/psf_choice.py). A true ``live["stop"]`` ends them early.
+
+    The choice is remembered for the same frames and trial settings (the run's priors
+    and PSF size; not its mode, length or critic settings), so a second run on the same
+    ROI, e.g. with the critic after an L2 preview, starts at once. Choices made from
+    fits that were stopped are not remembered."""
+    live = live if live is not None else {}
+    key = _psf_choice_key(photons, config, device)
+    if key in _PSF_CHOICES:
+        _PSF_CHOICES.move_to_end(key)
+        return _PSF_CHOICES[key]
 
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
-        for last in _run(photons, trial, device, live if live is not None else {}):  # noqa: B007 - the final state
+        for last in _run(photons, trial, device, live):  # noqa: B007 - the final state
             pass
         assert last is not None
         return last.losses["data"]
 
-    return choose_psf_model(config, fit_residual)
+    choice = choose_psf_model(config, fit_residual)
+    if not live.get("stop"):
+        _PSF_CHOICES[key] = choice
+        while len(_PSF_CHOICES) > PSF_CHOICES_KEPT:
+            _PSF_CHOICES.popitem(last=False)
+    return choice
 
 
 def _run(
