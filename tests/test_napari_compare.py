@@ -7,7 +7,7 @@ import pytest
 from napari.utils.notifications import notification_manager
 
 from napari_fluogan.core.profile import peak_dip, sample_line
-from napari_fluogan.napari.compare import Method, compare_widget
+from napari_fluogan.napari.compare import AS_FLUOGAN, Method, compare_widget
 from napari_fluogan.napari.line_profile import LineProfileWidget, describe, profile_of
 from napari_fluogan.napari.sample_data import make_line_pair_sample
 
@@ -58,12 +58,27 @@ def test_compare_adds_an_overlaying_baseline_layer(sample_viewer, qtbot):
     expected = np.array(stack.translate[-2:]) + (np.array([2, 3]) - 0.5 + 0.5 / 4) * (sy, sx)
     assert np.allclose(layer.translate, expected)
     assert np.isfinite(layer.data).all() and layer.data.max() > 0
-    # the same ROI deconvolved with the Airy model: the layer is refreshed, not doubled
+    # PSF shape "as FluoGAN's run": before any FluoGAN run, the Gaussian
+    assert widget.psf_model.value == AS_FLUOGAN
+    assert layer.metadata["psf_model"] == "gaussian"
+    # once FluoGAN's x of this stack assumed the Airy pattern (its auto choice), RL
+    # follows it; the layer is refreshed, not doubled
+    viewer.add_image(np.zeros((4, 4)), name=f"{stack.name} FluoGAN x", metadata={
+        "fluogan_role": "x", "fluogan_source": stack.name,
+        "fluogan_config": {"psf_model": "airy"}})
     gaussian = layer.data.copy()
-    widget.psf_model.value = "airy"
     widget()
     qtbot.waitUntil(lambda: not np.allclose(viewer.layers[name].data, gaussian), timeout=60_000)
     assert sum(lay.name == name for lay in viewer.layers) == 1
+    assert viewer.layers[name].metadata["psf_model"] == "airy"
+    # an explicit shape wins over the run's
+    airy = viewer.layers[name].data.copy()
+    widget.psf_model.value = "gaussian"
+    widget()
+    qtbot.waitUntil(lambda: viewer.layers[name].metadata["psf_model"] == "gaussian",
+                    timeout=60_000)
+    np.testing.assert_allclose(viewer.layers[name].data, gaussian, rtol=1e-5)
+    assert not np.allclose(airy, gaussian)
 
 
 def test_compare_reports_bad_input_as_notification(make_napari_viewer):

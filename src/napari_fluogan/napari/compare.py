@@ -42,6 +42,20 @@ LABELS = {
     Method.SOFI2_RL: "SOFI2+RL",
 }
 CALIBRATION_FRAMES = 200  # frames used when gain and offset are estimated
+AS_FLUOGAN = "as-fluogan"  # PSF shape: the one FluoGAN's last run on the stack assumed
+
+
+def fluogan_psf_model(viewer: "napari.viewer.Viewer", stack_name: str) -> str:
+    """The PSF shape of FluoGAN's top-most ``x`` layer of ``stack_name`` (resolved, so an
+    ``auto`` run gives the shape it took), or ``"gaussian"`` when there is none."""
+    for layer in reversed(list(viewer.layers)):
+        meta = layer.metadata or {}
+        config = meta.get("fluogan_config") or {}
+        if meta.get("fluogan_role") == "x" and meta.get("fluogan_source") == stack_name:
+            shape = config.get("psf_model")
+            if shape in PSF_MODELS:
+                return str(shape)
+    return "gaussian"
 
 
 def _prepare(
@@ -76,9 +90,12 @@ def _prepare(
     method={"label": "Method", "tooltip": "Baseline to compute on the same ROI as FluoGAN."},
     psf_fwhm_nm={"label": "PSF FWHM (nm)", "min": 1.0, "max": 5000.0, "step": 1.0,
                  "tooltip": "Full width at half maximum of the PSF, in the sample."},
-    psf_model={"label": "PSF shape", "choices": list(PSF_MODELS),
-               "tooltip": "The PSF shape RL assumes (as FluoGAN's PSF shape); SOFI2 + RL "
-               "needs gaussian."},
+    psf_model={"label": "PSF shape",
+               "choices": [("as FluoGAN's run", AS_FLUOGAN)] + [(m, m) for m in PSF_MODELS],
+               "tooltip": "The PSF shape RL assumes. 'as FluoGAN's run': the shape FluoGAN "
+               "took on this stack in its last run (its auto choice included), Gaussian "
+               "before any run, so both methods use one PSF model. SOFI2 + RL needs "
+               "gaussian."},
     pixel_size_nm={"label": "Pixel size (nm)", "min": 0.0, "max": 10000.0,
                    "tooltip": "Camera pixel in the sample; 0 = from the layer's scale."},
     upsample={"label": "Upsampling L", "min": 1, "max": 8,
@@ -96,7 +113,7 @@ def compare_widget(
     roi_layer: Optional[Shapes] = None,  # noqa: UP045 - magicgui resolves this at runtime
     method: Method = Method.RL,
     psf_fwhm_nm: float = 318.0,
-    psf_model: str = "gaussian",
+    psf_model: str = AS_FLUOGAN,
     pixel_size_nm: float = 0.0,
     upsample: int = 4,
     alpha: float = 0.0,
@@ -114,14 +131,16 @@ def compare_widget(
         show_error(str(exc))
         return None
     name = f"{stack.name} {LABELS[method]}"
+    shape = fluogan_psf_model(viewer, stack.name) if psf_model == AS_FLUOGAN else psf_model
 
     @thread_worker(progress={"desc": f"{LABELS[method]}"})
     def compute() -> LayerDataTuple:
         image, out_nm = run_baseline(method.value, photons, pixel_nm, upsample, psf_fwhm_nm,
-                                     iterations, psf_model=psf_model)
+                                     iterations, psf_model=shape)
         factor = int(round(pixel_nm / out_nm))
         overlay = overlay_transform((roi.y, roi.x), factor, stack.scale, stack.translate)
-        meta = {"method": method.value, "roi": list(roi.as_tuple), "pixel_size_nm": out_nm}
+        meta = {"method": method.value, "roi": list(roi.as_tuple), "pixel_size_nm": out_nm,
+                "psf_model": shape}
         return (image, {"name": name, "scale": overlay.scale, "translate": overlay.translate,
                         "contrast_limits": display_range(image), "colormap": "magma",
                         "blending": "additive", "metadata": meta}, "image")
