@@ -6,6 +6,7 @@ from napari_fluogan.core.physics import (
     PsiOperator,
     expected_mean,
     expected_variance,
+    fft_size,
     simulate_photons,
 )
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF, measure_fwhm_px
@@ -46,6 +47,22 @@ def test_separable_and_fft_paths_agree(margin):
     assert torch.allclose(sep(x), fft(x), atol=1e-5)
     assert torch.allclose(sep.adjoint(y), fft.adjoint(y), atol=1e-5)
     assert torch.allclose(sep.forward_squared(x), fft.forward_squared(x), atol=1e-5)
+
+
+def test_fft_size_is_the_smallest_even_5_smooth_size():
+    def fast(m: int) -> bool:
+        if m % 2:
+            return False
+        for f in (2, 3, 5):
+            while m % f == 0:
+                m //= f
+        return m == 1
+
+    for n in range(1, 2000):
+        size = fft_size(n)
+        assert size >= n and fast(size)
+        assert not any(fast(m) for m in range(n, size))
+    assert fft_size(658) == 720  # the 128 x 128 px ROI's Airy convolution (was 658)
 
 
 @pytest.mark.parametrize("upsample,margin", [(4, 2), (3, 0), (1, 1)])

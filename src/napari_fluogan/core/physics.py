@@ -15,6 +15,24 @@ import torch
 from .psf import PSF
 
 
+def fft_size(n: int) -> int:
+    """The smallest even ``2^a 3^b 5^c >= n``: FFTs of such sizes are 3-5x faster than
+    of sizes with a large prime factor (one CPU thread, a 2-D real convolution: 658 =
+    2 x 7 x 47 points per axis 32 ms, 672 = 2^5 x 3 x 7 10 ms, 720 = 2^4 x 3^2 x 5 8 ms)."""
+    best = 2 << max(int(n - 1).bit_length(), 0)  # a power of two is always a candidate
+    f5 = 2  # even: rfft's half spectrum then has no odd leftover
+    while f5 < best:
+        f3 = f5
+        while f3 < best:
+            f2 = f3
+            while f2 < n:
+                f2 *= 2
+            best = min(best, f2)
+            f3 *= 3
+        f5 *= 5
+    return best
+
+
 def conv_matrix(profile: np.ndarray, n_fine: int, upsample: int) -> np.ndarray:
     """1-D ``D H`` as a dense (n_fine / L, n_fine) matrix: blur with ``profile`` (odd,
     centred, zero outside the field) then sum blocks of L."""
@@ -78,7 +96,11 @@ class PsiOperator:
             self._a_x = torch.as_tensor(a_x, dtype=dtype, device=device)
         else:
             k = self.psf_kernel.shape[0]
-            self._fft_shape = (self.fine_shape[0] + k - 1, self.fine_shape[1] + k - 1)
+            # any size >= n + k - 1 keeps the convolution linear (nothing wraps around)
+            self._fft_shape = (
+                fft_size(self.fine_shape[0] + k - 1),
+                fft_size(self.fine_shape[1] + k - 1),
+            )
             kernel = torch.as_tensor(self.psf_kernel, dtype=dtype, device=device)
             self._otf = torch.fft.rfft2(kernel, s=self._fft_shape)
             self._radius = k // 2
@@ -147,7 +169,7 @@ class PsiOperator:
         phases = blocks.permute(0, 2, 4, 1, 3).reshape(-1, L * L, n1, n2)  # x[L m + a]
         otf, shape, radius = self._squared_otf(x.dtype, x.device)
         spectrum = (torch.fft.rfft2(phases, s=shape) * otf).sum(dim=1)
-        full = torch.fft.irfft2(spectrum, s=shape)  # (B, n1 + k - 1, n2 + k - 1)
+        full = torch.fft.irfft2(spectrum, s=shape)  # (B, >= n1 + k - 1, >= n2 + k - 1)
         out = full[..., radius + p : radius + p + self.coarse_shape[0],
                    radius + p : radius + p + self.coarse_shape[1]]
         return out.reshape(*x.shape[:-2], *self.coarse_shape)
@@ -166,7 +188,7 @@ class PsiOperator:
             kernels = self._phase_kernels_squared(dtype, device)
             k = kernels.shape[-1]
             n1, n2 = self._padded_coarse
-            shape = (n1 + k - 1, n2 + k - 1)
+            shape = (fft_size(n1 + k - 1), fft_size(n2 + k - 1))
             cache[key] = (torch.fft.rfft2(kernels, s=shape), shape, k // 2)
         return cache[key]
 
