@@ -150,3 +150,17 @@ def test_reconstruct_picks_channel_and_plane(tmp_path, capsys):
                                   capsys)
     assert main(["reconstruct", str(z_stack), "--plane", "2", *common]) == 0
     assert main(["reconstruct", str(two_colour), "--channel", "1", *common]) == 0
+
+
+def test_reconstruct_shows_the_psf_shape_trials(sim_stack, tmp_path, capsys, monkeypatch):
+    from collections import OrderedDict
+
+    from napari_fluogan.core import solver
+
+    monkeypatch.setattr(solver, "_PSF_CHOICES", OrderedDict())  # not reused from another test
+    assert main(["reconstruct", str(sim_stack), "--upsample", "2", "--roi", "2", "3", "12",
+                 "12", "--alpha", "2", "--offset", "100", "--sigma", "2", "--iterations", "4",
+                 "--no-critic", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "PSF shape: gaussian fit" in err and "PSF shape: airy fit" in err
+    assert "1000/1000" in err  # each trial's bar runs to its end

@@ -294,19 +294,29 @@ def test_auto_psf_shape_is_shown_and_stop_ends_its_trials(viewer_widget, qtbot):
     fast_settings(widget, iterations=20, every=5)
     widget.form.psf_model.value = "auto"
     add_roi(viewer, widget, 5, 5, 25, 35)
+    shown: list[str] = []
+
+    def record(*_report) -> None:  # runs after the widget's own slot
+        shown.append(widget.status.value)
+
+    widget.stage_reported.connect(record)
     assert widget.run()
     wait_done(qtbot, widget)
+    # the trial fits' progress is shown while they run
+    assert "starting · PSF shape: gaussian fit 100 / 1000 iterations" in shown
+    assert "starting · PSF shape: airy fit 1000 / 1000 iterations" in shown
+    widget.stage_reported.disconnect(record)
     # the sample is simulated with a Gaussian PSF: auto keeps it and says by what ratio
     assert "PSF gaussian (auto: Airy residual" in widget.status.value
     x = viewer.layers["line pairs FluoGAN x"]
     assert x.metadata["fluogan_config"]["psf_model"] == "gaussian"
-    shown = widget.status.value.split(" · ")[-1]
+    chosen = widget.status.value.split(" · ")[-1]
     # Run again on the same ROI, now with the critic: the choice is remembered
     widget.form.use_critic.value = True
     widget.form.warm_start_iterations.value = 10
     assert widget.run()
     wait_done(qtbot, widget)
-    assert widget.status.value.split(" · ")[-1] == shown
+    assert widget.status.value.split(" · ")[-1] == chosen
     assert x.metadata["fluogan_config"]["use_critic"]
     # Stop while the shapes are still being fitted (other priors: fitted again) ends
     # the run within seconds

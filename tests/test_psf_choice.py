@@ -135,3 +135,28 @@ def test_the_choice_is_reused_for_the_same_frames_and_priors(monkeypatch):
     assert len(calls) == 5
     assert choose_psf_model_for(stopped, config, cpu).residual_airy == pytest.approx(1.0)
     assert len(calls) == 5
+
+
+def test_trial_fits_report_their_progress_and_a_reused_choice_none(monkeypatch):
+    from collections import OrderedDict
+
+    from napari_fluogan.core import solver
+    from napari_fluogan.core.psf_choice import TRIAL_PROGRESS_EVERY
+
+    monkeypatch.setattr(solver, "_PSF_CHOICES", OrderedDict())
+    _, sim = _stack("gaussian")
+    config = AUTO_L2.replace(iterations=5, snapshot_every=5)
+    reports: list[tuple[str, int, int]] = []
+
+    def record(*report) -> None:
+        reports.append(report)
+
+    snaps = list(solver.reconstruct_iter(sim.frames, config, on_stage=record))
+    steps = list(range(0, TRIAL_ITERATIONS + 1, TRIAL_PROGRESS_EVERY))
+    assert reports == [("PSF shape: gaussian fit", i, TRIAL_ITERATIONS) for i in steps] + [
+        ("PSF shape: airy fit", i, TRIAL_ITERATIONS) for i in steps
+    ]
+    assert [s.iteration for s in snaps] == [0, 5]  # the run's own snapshots only
+    reports.clear()
+    list(solver.reconstruct_iter(sim.frames, config.replace(iterations=10), on_stage=record))
+    assert reports == []

@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -234,9 +235,23 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
     from .core.solver import reconstruct_iter
 
     progress = None
+    stages: dict[str, Any] = {}  # a bar per stage before the run (auto's trial fits)
+
+    def on_stage(stage: str, done: int, total: int) -> None:
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        bar = stages.get(stage)
+        if bar is None:
+            bar = stages[stage] = tqdm(total=total, unit="it", desc=stage, file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
     last = None
     try:
-        for snap in reconstruct_iter(stack, config):
+        for snap in reconstruct_iter(stack, config, on_stage=on_stage):
             last = snap
             if progress is None and not quiet:
                 # created after the first snapshot, so input errors print alone
@@ -247,8 +262,9 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
                 progress.update(snap.iteration - progress.n)
                 progress.set_postfix({k: f"{v:.3g}" for k, v in snap.losses.items()})
     finally:
-        if progress is not None:
-            progress.close()
+        for bar in [progress, *stages.values()]:
+            if bar is not None:
+                bar.close()
     assert last is not None
     return last
 

@@ -28,6 +28,8 @@ AIRY_RESIDUAL_RATIO = 0.95
 #: fits converge (on a 200-frame Airy stack 0.68 / 0.93 / 0.88 after 100 / 300 / 1000
 #: iterations, and a 6-iteration fit took the Airy pattern on Gaussian data)
 TRIAL_ITERATIONS = 1000
+#: the trial fits report their progress (``on_stage``) every this many iterations
+TRIAL_PROGRESS_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def trial_config(config: FluoGANConfig) -> FluoGANConfig:
         gamma=1.0,  # an L2 fit, also when the run itself is purely adversarial
         iterations=TRIAL_ITERATIONS,
         warm_start_iterations=0,
-        snapshot_every=TRIAL_ITERATIONS,
+        snapshot_every=TRIAL_PROGRESS_EVERY,
     )
 
 

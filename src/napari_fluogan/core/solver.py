@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -299,6 +299,7 @@ def reconstruct_iter(
     stack: Stack | np.ndarray,
     config: FluoGANConfig,
     live: MutableMapping[str, float] | None = None,
+    on_stage: StageCallback | None = None,
 ) -> Iterator[Snapshot]:
     """Run FluoGAN, yielding a :class:`Snapshot` every ``config.snapshot_every`` iterations.
 
@@ -307,7 +308,10 @@ def reconstruct_iter(
     ``adv_weight`` replace the configured ones from the next iteration on, and a true
     ``stop`` ends the run after the current iteration (with a final snapshot).
     Closing the generator also stops the run. NaN or Inf raise
-    :class:`ReconstructionDiverged` carrying the last good snapshot.
+    :class:`ReconstructionDiverged` carrying the last good snapshot. ``on_stage(stage,
+    done, total)``, when given, reports the work before the first snapshot that takes
+    time (the trial fits of ``psf_model = "auto"``), from the thread that runs the
+    generator.
     """
     photons, config = prepare_photons(stack, config)
     device = resolve_device(config.device)
@@ -317,7 +321,7 @@ def reconstruct_iter(
     try:
         choice = None
         if config.psf_model == "auto":
-            choice = choose_psf_model_for(photons, config, device, _StopOnly(live))
+            choice = choose_psf_model_for(photons, config, device, _StopOnly(live), on_stage)
             config = config.replace(psf_model=choice.model)
         for last in _run(photons, config, device, live, choice):  # noqa: B007 - kept for the error
             yield last
@@ -362,14 +366,20 @@ def _psf_choice_key(
     return digest.hexdigest(), trial_config(config).to_json(), device.type
 
 
+#: ``on_stage(stage, done, total)``: progress of work before a run's first iteration
+StageCallback = Callable[[str, int, int], None]
+
+
 def choose_psf_model_for(
     photons: np.ndarray,
     config: FluoGANConfig,
     device: torch.device,
     live: Mapping[str, float] | None = None,
+    on_stage: StageCallback | None = None,
 ) -> PSFModelChoice:
     """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
-    (core/psf_choice.py). A true ``live["stop"]`` ends them early.
+    (core/psf_choice.py). A true ``live["stop"]`` ends them early. ``on_stage`` is
+    called with ``("PSF shape: gaussian fit", iterations done, iterations)`` as they go.
 
     The choice is remembered for the same frames and trial settings (the run's priors
     and PSF size; not its mode, length or critic settings), so a second run on the same
@@ -383,8 +393,10 @@ def choose_psf_model_for(
 
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
-        for last in _run(photons, trial, device, live):  # noqa: B007 - the final state
-            pass
+        stage = f"PSF shape: {trial.psf_model} fit"
+        for last in _run(photons, trial, device, live):
+            if on_stage is not None:
+                on_stage(stage, last.iteration, trial.iterations)
         assert last is not None
         return last.losses["data"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import FluoGANError, ReconstructionDiverged
-from ..core.solver import LIVE_KEYS, Snapshot, reconstruct_iter
+from ..core.solver import LIVE_KEYS, Snapshot, StageCallback, reconstruct_iter
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,20 @@ class RunOutcome:
 
 
 def engine_run(
-    frames: np.ndarray, config: Any, live: MutableMapping[str, Any]
+    frames: np.ndarray,
+    config: Any,
+    live: MutableMapping[str, Any],
+    on_stage: StageCallback | None = None,
 ) -> Generator[Snapshot, None, RunOutcome]:
     """Yield the engine's snapshots; return a :class:`RunOutcome` instead of raising.
 
-    Closing the generator (the worker quitting) closes the engine with it.
+    Closing the generator (the worker quitting) closes the engine with it. ``on_stage``
+    is the engine's report of its work before the first snapshot (called from the
+    worker thread).
     """
     last: Snapshot | None = None
     try:
-        for snap in reconstruct_iter(frames, config, live=live):
+        for snap in reconstruct_iter(frames, config, live=live, on_stage=on_stage):
             last = snap
             yield snap
     except ReconstructionDiverged as exc:

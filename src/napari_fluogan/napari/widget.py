@@ -16,7 +16,7 @@ from napari.layers import Image, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from ..core import calibrate
@@ -108,6 +108,10 @@ class _CloseWatcher(QObject):
 class FluoGANWidget(QWidget):
     """Dock widget: live FluoGAN reconstruction of an ROI of an image stack."""
 
+    #: the engine's work before a run's first snapshot (stage, done, total); emitted
+    #: from the worker thread, delivered in the GUI thread (a queued connection)
+    stage_reported = Signal(str, int, int)
+
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
         super().__init__(parent)
         self.viewer = napari_viewer
@@ -119,6 +123,7 @@ class FluoGANWidget(QWidget):
         self._calibration: tuple[tuple[Any, ...], Any] | None = None
         self._display_scheduled = False
         self._displaying = False
+        self.stage_reported.connect(self._on_stage)
 
         # ---- input and ROI
         self.layer_box = ComboBox(
@@ -448,7 +453,9 @@ class FluoGANWidget(QWidget):
         )
         self.state = state
         self.loss_plot.clear(config.iterations)
-        worker = thread_worker(engine_run, start_thread=False)(frames, config, live)
+        worker = thread_worker(engine_run, start_thread=False)(
+            frames, config, live, self._report_stage
+        )
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -457,6 +464,17 @@ class FluoGANWidget(QWidget):
         self._set_running(True)
         self.status.value = "starting (estimating the camera, choosing the PSF shape)…"
         worker.start()
+
+    def _report_stage(self, stage: str, done: int, total: int) -> None:
+        """Called in the worker thread: hand the report to the GUI thread."""
+        with contextlib.suppress(RuntimeError):  # the widget was deleted meanwhile
+            self.stage_reported.emit(stage, done, total)
+
+    def _on_stage(self, stage: str, done: int, total: int) -> None:
+        state = self.state
+        if state is None or state.detached or state.live.get("stop") or state.last is not None:
+            return
+        self.status.value = f"starting · {stage} {done} / {total} iterations"
 
     def stop(self, *_: Any) -> None:
         """End the run after the current iteration; the last x and b are kept."""
