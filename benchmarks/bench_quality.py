@@ -194,8 +194,11 @@ def fluogan_config(
     return cfg.replace(snapshot_every=cfg.iterations, **(overrides or {}))
 
 
-def _number_or_text(value: str) -> int | float | str:
-    """A --set value: whole numbers as int (frame counts), other numbers as float."""
+def _number_or_text(value: str) -> bool | int | float | str:
+    """A --set value: true / false as bool, whole numbers as int (frame counts), other
+    numbers as float."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
     for kind in (int, float):
         try:
             return kind(value)

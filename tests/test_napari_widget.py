@@ -146,8 +146,8 @@ def in_step_with(widget: FluoGANWidget):
     newest one when the engine is faster than the display)."""
     real = run_module.reconstruct_iter
 
-    def engine(frames, config, live=None):
-        for k, snap in enumerate(real(frames, config, live=live), start=1):
+    def engine(frames, config, live=None, on_stage=None):
+        for k, snap in enumerate(real(frames, config, live=live, on_stage=on_stage), start=1):
             yield snap
             deadline = time.monotonic() + 20.0
             while widget.snapshots_shown < k and time.monotonic() < deadline:
@@ -161,6 +161,8 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     monkeypatch.setattr(run_module, "reconstruct_iter", in_step_with(widget))
     fast_settings(widget, iterations=20, every=5)
     widget.form.psf_fwhm_nm.value = 300.0  # the user's value wins over the layer's 318
+    assert widget.form.background_bound.value  # on by default; the user turns it off
+    widget.form.background_bound.value = False
     viewer.add_image(np.zeros((8, 8)), name="other")  # layers come and go
     add_roi(viewer, widget, 9.5, 9.5, 21.5, 21.5, scale=(0.1, 0.1))
     versions: list[int] = []
@@ -190,11 +192,13 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     cfg = x.metadata["fluogan_config"]
     assert cfg["roi"] == [10, 10, 12, 12] and cfg["iterations"] == 20
     assert cfg["alpha"] == 2.0 and cfg["use_critic"] is False
+    assert cfg["background_bound"] is False
     assert cfg["psf_fwhm_nm"] == 300.0 and widget.form.psf_fwhm_nm.value == 300.0
     assert x.metadata["pixel_size_nm"] == pytest.approx(25.0)
     assert b.metadata["fluogan_config"] == cfg
     assert widget.run_button.enabled and not widget.stop_button.enabled
     assert "done at iteration 20" in widget.status.value
+    assert widget.status.value.endswith("· b uncapped")
     assert not [n for n in notes if n[0] == "error"]
 
 
@@ -216,9 +220,9 @@ def test_roi_from_shapes_gives_crop_and_overlay(viewer_widget, qtbot):
     seen = {}
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None):
+    def spy(frames, config, live=None, on_stage=None):
         seen["frames"], seen["roi"] = frames, config.roi
-        yield from real(frames, config, live=live)
+        yield from real(frames, config, live=live, on_stage=on_stage)
 
     run_module.reconstruct_iter = spy
     try:
@@ -310,13 +314,13 @@ def test_auto_psf_shape_is_shown_and_stop_ends_its_trials(viewer_widget, qtbot):
     assert "PSF gaussian (auto: Airy residual" in widget.status.value
     x = viewer.layers["line pairs FluoGAN x"]
     assert x.metadata["fluogan_config"]["psf_model"] == "gaussian"
-    chosen = widget.status.value.split(" · ")[-1]
+    chosen = next(part for part in widget.status.value.split(" · ") if part.startswith("PSF"))
     # Run again on the same ROI, now with the critic: the choice is remembered
     widget.form.use_critic.value = True
     widget.form.warm_start_iterations.value = 10
     assert widget.run()
     wait_done(qtbot, widget)
-    assert widget.status.value.split(" · ")[-1] == chosen
+    assert chosen in widget.status.value.split(" · ")
     assert x.metadata["fluogan_config"]["use_critic"]
     # Stop while the shapes are still being fitted (other priors: fitted again) ends
     # the run within seconds
@@ -338,8 +342,8 @@ def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
     seen: list[tuple[int, float, float]] = []
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None):
-        for snap in real(frames, config, live=live):
+    def spy(frames, config, live=None, on_stage=None):
+        for snap in real(frames, config, live=live, on_stage=on_stage):
             # The engine's own l1 loss gives the lambda1 it used: l1 = lambda1 sum(x) / (n c)
             n = snap.b.size
             x_norm = snap.x.sum() / snap.info["photons_per_pixel"]
@@ -488,9 +492,9 @@ def test_stack_with_z_axis_uses_current_plane(make_napari_viewer, qtbot):
     seen = {}
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None):
+    def spy(frames, config, live=None, on_stage=None):
         seen["frames"] = frames
-        yield from real(frames, config, live=live)
+        yield from real(frames, config, live=live, on_stage=on_stage)
 
     run_module.reconstruct_iter = spy
     try:

@@ -20,6 +20,7 @@ from .cli_quality import (
     run_metrics_command,
     simulate_frames,
 )
+from .core.background_bound import describe_background_bound
 from .core.config import PSF_MODEL_CHOICES, FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
 from .core.psf_choice import describe_psf_model
@@ -98,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     alg.add_argument("--adv-weight", type=float, help="weight of the critic (adversarial) term")
     alg.add_argument(
         "--no-critic", action="store_true", help="fast mode: L2 + priors only, no critic"
+    )
+    alg.add_argument(
+        "--no-background-bound", action="store_true",
+        help="let b take any smooth light (default: b is capped at the light that does not "
+        "fluctuate, so it cannot take the pedestal of crowded structure)",
     )
     alg.add_argument("--batch-size", type=int, help="frames per minibatch")
     alg.add_argument("--snapshot-every", type=int, help="iterations between snapshots")
@@ -227,6 +233,8 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
         base["roi"] = tuple(args.roi)
     if args.no_critic:
         base["use_critic"] = False
+    if args.no_background_bound:
+        base["background_bound"] = False
     return FluoGANConfig.from_dict(base)
 
 
@@ -287,7 +295,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print(
             f"wrote {out / 'x.tif'}, {out / 'b.tif'} and {out / 'config.json'} "
             f"({last.iteration} iterations, {last.elapsed:.1f} s; "
-            f"{describe_psf_model(last.config, last.info)})",
+            f"{describe_psf_model(last.config, last.info)}; "
+            f"{describe_background_bound(last.info)})",
             file=sys.stderr,
         )
     return 0

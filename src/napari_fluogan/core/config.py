@@ -66,6 +66,10 @@ class FluoGANConfig:
     # few um wide (docs/quality.md). Like lambda_tv, it is the weight at 3.18 camera
     # pixels per FWHM; finer pixels scale both (smoothness_sampling_factor)
     lambda2: float = 5.0
+    # cap b at the light that does not fluctuate, estimated at scales of a few PSF
+    # widths (core/background_bound.py), so it cannot take the pedestal of crowded
+    # structure
+    background_bound: bool = True
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
     # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
     # or short stacks get a stronger prior; bright long ones are limited by the PSF
@@ -178,6 +182,11 @@ class FluoGANConfig:
             _finite(name, value)
             if value < 0:
                 raise FluoGANError(f"{name} must be >= 0, got {value}.")
+        for name in ("use_critic", "fista", "background_bound"):
+            if not isinstance(getattr(self, name), bool):
+                raise FluoGANError(
+                    f"{name} must be true or false, got {getattr(self, name)!r}."
+                )
         if self.gamma == 0 and not self.use_critic:
             raise FluoGANError(
                 "With gamma = 0 and the critic off there is nothing to fit: "

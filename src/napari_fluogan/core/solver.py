@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .background_bound import fluctuation_background_bound
 from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
@@ -126,6 +127,16 @@ class _Problem:
         )
         self.target = self.mean_image / self.scale  # normalised mean image
         self.n_coarse = m1 * m2
+        # the most light b may hold per camera pixel (normalised), or None: no bound
+        self.b_upper = None
+        if config.background_bound:
+            bound = fluctuation_background_bound(
+                self.mean_image,
+                self.variance_image,
+                self.read_noise,
+                config.effective_psf_fwhm_nm / config.pixel_size_nm,
+            )
+            self.b_upper = bound / self.scale if bound is not None else None
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.psi(x) + b - self.target
@@ -446,6 +457,8 @@ def _run(
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
     b = torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05).clamp_min(0)))
+    if problem.b_upper is not None:
+        b = torch.minimum(b, problem.b_upper)
     x = (psi.adjoint(target - b) / psi.norm_sq).clamp_min(0.0)
     x_prev = x.clone()
     momentum_t = torch.ones((), device=device)
@@ -488,6 +501,8 @@ def _run(
                 "fluctuation_gain": float(adversary.fluctuation_gain or 0.0)
                 if adversary is not None
                 else 0.0,
+                # 1 when b is capped at the light that does not fluctuate
+                "background_bound_active": float(problem.b_upper is not None),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },
@@ -548,6 +563,8 @@ def _run(
         if adv_b is not None:
             grad_b = grad_b + adv_b
         b = torch.relu(b - tau_b * grad_b)
+        if problem.b_upper is not None:
+            b = torch.minimum(b, problem.b_upper)
 
         losses["data"] = 0.5 * gamma * (residual**2).mean()
         # reported for the ROI the user sees (x also extends over the margin)

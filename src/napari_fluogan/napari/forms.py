@@ -237,11 +237,28 @@ class ParameterForm:
             tooltip="Off: fast mode (mean-image L2 + priors), to tune λ1 and λ2. On: the "
             "Wasserstein critic also matches the fluctuations (slower, more resolution).",
         )
+        self.background_bound = CheckBox(
+            name="background_bound",
+            text="b only where light does not fluctuate",
+            value=d.background_bound,
+            tooltip="Caps the background b at the light that does not blink, estimated "
+            "from the frames' variance over a few PSF widths, so that b cannot take the "
+            "blurred pedestal of crowded structure (which then fades in x). Inactive "
+            "where the estimate is unreliable (small or uniform fields); the status "
+            "line says when it is active. Off: b is limited by λ2 only.",
+        )
         self.iterations = _int(
             "iterations", "Iterations", d.iterations, 1, 1_000_000, "Number of iterations."
         )
         self.main = Container(
-            widgets=[self.lambda1, self.lambda_tv, self.lambda2, self.use_critic, self.iterations]
+            widgets=[
+                self.lambda1,
+                self.lambda_tv,
+                self.lambda2,
+                self.background_bound,
+                self.use_critic,
+                self.iterations,
+            ]
         )
         # ---- advanced
         self.gamma = _float(
@@ -362,6 +379,7 @@ class ParameterForm:
             "upsample",
             "lambda1",
             "lambda2",
+            "background_bound",
             "use_critic",
             "iterations",
             "gamma",

@@ -7,6 +7,7 @@ The widget only wires things together; the maths lives in Qt-free modules
 from __future__ import annotations
 
 import contextlib
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from ..core import calibrate
+from ..core.background_bound import describe_background_bound
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
 from ..core.psf_choice import describe_psf_model
@@ -453,9 +455,16 @@ class FluoGANWidget(QWidget):
         )
         self.state = state
         self.loss_plot.clear(config.iterations)
-        worker = thread_worker(engine_run, start_thread=False)(
-            frames, config, live, self._report_stage
-        )
+        # the worker holds the widget only weakly: a worker still winding down after
+        # the viewer closed must not keep the viewer alive
+        report = weakref.WeakMethod(self._report_stage)
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            method = report()
+            if method is not None:
+                method(stage, done, total)
+
+        worker = thread_worker(engine_run, start_thread=False)(frames, config, live, on_stage)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -560,7 +569,10 @@ class FluoGANWidget(QWidget):
         self.snapshots_shown += 1
         self.loss_plot.redraw()
         text = state.meter.describe(snap.iteration, snap.elapsed)
-        self.status.value = f"{text} · {describe_psf_model(snap.config, snap.info)}"
+        self.status.value = (
+            f"{text} · {describe_psf_model(snap.config, snap.info)} · "
+            f"{describe_background_bound(snap.info)}"
+        )
         state.progress.set_description(f"FluoGAN {text}")
         state.progress.update(max(snap.iteration - state.progress.n, 0))
 
@@ -637,7 +649,8 @@ class FluoGANWidget(QWidget):
             how = "stopped" if state.live.get("stop") else "done"
             self.status.value = (
                 f"{how} at iteration {last.iteration} in {last.elapsed:.1f} s · "
-                f"{describe_psf_model(last.config, last.info)}"
+                f"{describe_psf_model(last.config, last.info)} · "
+                f"{describe_background_bound(last.info)}"
             )
 
     def _attach_config(self, snap: Snapshot, state: RunState) -> None:

@@ -1,0 +1,109 @@
+"""The fluctuation bound on the background (core/background_bound.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_fluogan.core.background_bound import (
+    describe_background_bound,
+    fluctuation_background_bound,
+)
+from napari_fluogan.core.physics import PsiOperator
+from napari_fluogan.core.psf import AiryPSF, GaussianPSF
+
+FWHM_NM, PIXEL_NM, L = 318.0, 100.0, 4
+
+
+def _field(psf, background: torch.Tensor, seed: int = 0):
+    """Mean and variance (photons) of emitters crowded on the left, sparse on the
+    right, over ``background``; fluctuation excess k * Psi^2 x (k = 20 photons)."""
+    h, w = background.shape
+    psi = PsiOperator(psf, PIXEL_NM, L, (h, w))
+    rng = np.random.default_rng(seed)
+    x = np.zeros(psi.fine_shape)
+    n1, n2 = psi.fine_shape
+    for _ in range(3000):  # crowded half
+        x[rng.integers(n1), rng.integers(n2 // 2)] += 30.0
+    for _ in range(150):  # sparse half
+        x[rng.integers(n1), rng.integers(n2 // 2, n2)] += 30.0
+    x = torch.as_tensor(x, dtype=torch.float32)
+    emitters = psi(x)
+    mean = emitters + background
+    variance = mean + 20.0 * psi.forward_squared(x) + 1.0
+    return mean, variance, emitters
+
+
+@pytest.mark.parametrize("psf", [GaussianPSF(FWHM_NM), AiryPSF.with_fwhm(FWHM_NM)])
+def test_bound_sits_above_the_background_and_far_below_the_pedestal(psf):
+    h, w = 48, 64
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    background = 8.0 + 4.0 * xx / w  # a gentle haze gradient: not fluctuating
+    mean, variance, emitters = _field(psf, background.float())
+    bound = fluctuation_background_bound(mean, variance, 1.0, FWHM_NM / PIXEL_NM)
+    assert bound is not None and bound.shape == mean.shape
+    inner = (slice(6, -6), slice(6, -6))  # the blur's reach from the borders
+    # it never asks b to hold less than the true background (a safe upper bound) ...
+    assert bool((bound[inner] >= background[inner] - 0.5).all())
+    # ... and leaves it far less than the crowded half's pedestal
+    crowded = (slice(6, -6), slice(6, w // 2 - 8))
+    assert float(emitters[crowded].mean()) > 40  # 58 photons over a background of 8-12
+    assert float((bound[crowded] - background[crowded]).mean()) < 0.15 * float(
+        emitters[crowded].mean()
+    )
+
+
+def test_no_bound_where_the_fit_cannot_be_trusted():
+    h, w = 32, 32
+    flat = torch.full((h, w), 50.0)
+    # nothing varies: no slope to fit
+    assert fluctuation_background_bound(flat, flat + 100.0, 1.0, 3.18) is None
+    # the excess variance unrelated to the mean (noise only)
+    mean, _, _ = _field(GaussianPSF(FWHM_NM), torch.full((h, w), 8.0))
+    noise = torch.as_tensor(np.random.default_rng(1).normal(0, 5, (h, w)), dtype=torch.float32)
+    assert fluctuation_background_bound(mean, mean + 1.0 + noise, 1.0, 3.18) is None
+    # more light where it fluctuates less: a negative slope is no estimate
+    assert fluctuation_background_bound(mean, mean + 1.0 + (mean.max() - mean), 1.0, 3.18) is None
+
+
+def test_crowded_filaments_keep_their_light_in_x():
+    """Blinking filaments crowding a 3.2 um field (Gaussian PSF, the benchmark camera):
+    without the bound, b takes the blurred pedestal and x fades; with it, x keeps most
+    of the light and b stays near the true background (8 photons per pixel)."""
+    from napari_fluogan import FluoGANConfig, reconstruct
+    from napari_fluogan.core.blinking import REGIMES, simulate_blinking
+    from napari_fluogan.core.phantoms import FilamentPhantom
+    from napari_fluogan.core.solver import _Problem, prepare_photons
+
+    from .conftest import BENCH_CAMERA
+
+    photophysics, background = REGIMES["bright"]
+    sim = simulate_blinking(
+        FilamentPhantom(height_nm=3200.0, width_nm=3200.0, n_filaments=20, seed=5),
+        GaussianPSF(FWHM_NM), PIXEL_NM, L, 150, density_per_nm=1.0,
+        photophysics=photophysics, camera=BENCH_CAMERA, background_photons=background, seed=11,
+    )
+    config = FluoGANConfig(alpha=BENCH_CAMERA.gain_adu_per_e, offset=BENCH_CAMERA.offset_adu,
+                           sigma=BENCH_CAMERA.read_noise_adu, use_critic=False,
+                           psf_model="gaussian", psf_fwhm_nm=FWHM_NM, pixel_size_nm=PIXEL_NM,
+                           iterations=400, device="cpu")
+    true_light = sim.truth.sum() / (sim.truth.size / L**2)
+    free = reconstruct(sim.frames, config.replace(background_bound=False))
+    bounded = reconstruct(sim.frames, config)
+    assert config.background_bound  # the default
+    light = {name: s.x.sum() / s.b.size for name, s in (("free", free), ("bounded", bounded))}
+    # measured: x keeps 78 % of the light free (b 111), 98 % bounded (b 2.6)
+    assert light["free"] < 0.85 * true_light  # the failure the bound is for
+    assert light["bounded"] > 0.92 * true_light
+    assert bounded.b.mean() < 0.2 * free.b.mean()
+    assert bounded.info["background_bound_active"] == 1.0
+    assert free.info["background_bound_active"] == 0.0
+    assert describe_background_bound(bounded.info) == "b capped by fluctuations"
+    assert describe_background_bound(free.info) == "b uncapped"
+    # b never exceeds the bound (normalised units in the engine, photons here)
+    photons, resolved = prepare_photons(sim.frames, config)
+    problem = _Problem(photons, resolved, torch.device("cpu"))
+    assert problem.b_upper is not None
+    upper = (problem.b_upper * problem.scale).numpy()
+    assert (bounded.b <= upper + 1e-3 * upper.max()).all()
