@@ -12,9 +12,9 @@ blurring both with a Gaussian of a few PSF widths,
     mean  ~  b  +  s * excess variance,
 
 with one unknown slope ``s`` (photons per fluctuation event, dye and PSF). ``s`` and
-a flat level are fitted by least squares over the field, and ``mean - s * excess``,
-the light that does not fluctuate, plus a margin of two residual standard deviations,
-bounds ``b`` from above. The bound is never a target: where ``b`` stays below it
+a flat level are fitted by least squares over the field, and twice ``mean - s *
+excess``, the light that does not fluctuate, plus a margin of two residual standard
+deviations, bounds ``b`` from above. The bound is never a target: where ``b`` stays below it
 (sparse samples, flat haze) nothing changes.
 
 No bound is set when the fit cannot be trusted: a field too small or too uniform for
@@ -33,6 +33,13 @@ BLUR_FWHM = 2.0
 MIN_R2 = 0.8
 #: the margin over the estimate, in residual standard deviations of the fit
 MARGIN_SD = 2.0
+#: the cap is this multiple of the estimated non-fluctuating light (plus the margin):
+#: it is to stop b from taking many times the light that does not fluctuate (20x on
+#: dense filaments), not to fix b within the estimate's own error. At 1 it also took
+#: back the few photons l1 leaves in b beside line pairs, which filled their valleys
+#: (a step lost on one photophysics case, lower dips with the FWHM 5 % too narrow); at
+#: 2 those are as without the cap and dense filaments keep the gain (docs/quality.md)
+BOUND_FACTOR = 2.0
 
 
 def _blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
@@ -78,7 +85,7 @@ def fluctuation_background_bound(
     if r2 < MIN_R2:
         return None
     margin = MARGIN_SD * float(residual.std())
-    bound = blurred_mean - slope * blurred_excess + margin
+    bound = BOUND_FACTOR * (blurred_mean - slope * blurred_excess) + margin
     return bound.clamp_min(0.0).reshape(mean.shape).to(mean.dtype)
 
 
