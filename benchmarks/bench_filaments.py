@@ -8,7 +8,7 @@ the true values: a ``b`` far above the true background has taken the filaments'
 blurred pedestal.
 
     python benchmarks/bench_filaments.py [--filaments 20 6] [--regimes bright dim]
-        [--frames 300] [--critic] [--set lambda2=1]
+        [--frames 300] [--critic] [--set lambda2=1] [--phantom-seed 5] [--seed 11]
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--regimes", nargs="+", default=["bright", "dim"], choices=list(REGIMES))
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--critic", action="store_true", help="also run FluoGAN full")
+    parser.add_argument("--phantom-seed", type=int, default=5, help="filament layout")
+    parser.add_argument("--seed", type=int, default=11, help="simulation (blinking, noise)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                         help="override FluoGAN config fields, e.g. --set lambda2=1")
@@ -48,18 +50,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     overrides = {k: _number_or_text(v) for k, v in (a.split("=", 1) for a in args.set)}
     modes = {"FluoGAN L2-only": "fluogan-l2"} | ({"FluoGAN full": "fluogan"} if args.critic else {})
-    print(f"# filaments 3.2 x 3.2 um (phantom seed 5, simulation seed 11), Airy FWHM "
+    print(f"# filaments 3.2 x 3.2 um (phantom seed {args.phantom_seed}, simulation seed "
+          f"{args.seed}), Airy FWHM "
           f"{PSF_FWHM_NM:.0f} nm, T = {args.frames}, overrides: {overrides or 'none'}")
     print(f"{'case':<22}{'method':<18}{'PSNR':>6}{'SSIM':>7}{'x / px':>9}{'b mean':>9}{'time':>7}")
     for n_filaments in args.filaments:
         phantom = FilamentPhantom(height_nm=3200.0, width_nm=3200.0, n_filaments=n_filaments,
-                                  seed=5)
+                                  seed=args.phantom_seed)
         for regime in args.regimes:
             photophysics, background = REGIMES[regime]
             sim = simulate_blinking(phantom, AiryPSF.with_fwhm(PSF_FWHM_NM), PIXEL_NM,
                                     UPSAMPLE, args.frames, density_per_nm=1.0,
                                     photophysics=photophysics, camera=CAMERA,
-                                    background_photons=background, seed=11)
+                                    background_photons=background, seed=args.seed)
             truth = sim.truth
             n_camera = truth.size / UPSAMPLE**2
             case = f"{n_filaments} filaments, {regime}"
