@@ -20,10 +20,8 @@ from .cli_quality import (
     run_metrics_command,
     simulate_frames,
 )
-from .core.background_bound import describe_background_bound
 from .core.config import PSF_MODEL_CHOICES, FluoGANConfig
 from .core.errors import FluoGANError, ReconstructionDiverged
-from .core.psf_choice import describe_psf_model
 from .core.simulate import to_uint16_counts
 
 EXIT_USAGE = 2
@@ -295,8 +293,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         print(
             f"wrote {out / 'x.tif'}, {out / 'b.tif'} and {out / 'config.json'} "
             f"({last.iteration} iterations, {last.elapsed:.1f} s; "
-            f"{describe_psf_model(last.config, last.info)}; "
-            f"{describe_background_bound(last.info)})",
+            f"{last.describe_model(sep='; ')})",
             file=sys.stderr,
         )
     return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .background_bound import fluctuation_background_bound
+from .background_bound import describe_background_bound, fluctuation_background_bound
 from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
@@ -33,7 +33,7 @@ from .priors import (
     hyperbolic_tv_gradient,
     hyperbolic_tv_lipschitz,
 )
-from .psf_choice import PSFModelChoice, choose_psf_model, trial_config
+from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .trend import TemporalTrend
 
@@ -52,6 +52,12 @@ class Snapshot:
     config: FluoGANConfig
     done: bool = False
     info: dict[str, float] = field(default_factory=dict)
+
+    def describe_model(self, sep: str = " · ") -> str:
+        """What the run assumed, for a status line or log: the PSF shape (and, when
+        auto chose it, by what ratio) and whether ``b`` was capped by fluctuations."""
+        psf = describe_psf_model(self.config, self.info)
+        return f"{psf}{sep}{describe_background_bound(self.info)}"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -21,10 +21,8 @@ from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 from ..core import calibrate
-from ..core.background_bound import describe_background_bound
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
-from ..core.psf_choice import describe_psf_model
 from ..core.solver import Snapshot
 from .forms import ParameterForm, group
 from .geometry import (
@@ -569,10 +567,7 @@ class FluoGANWidget(QWidget):
         self.snapshots_shown += 1
         self.loss_plot.redraw()
         text = state.meter.describe(snap.iteration, snap.elapsed)
-        self.status.value = (
-            f"{text} · {describe_psf_model(snap.config, snap.info)} · "
-            f"{describe_background_bound(snap.info)}"
-        )
+        self.status.value = f"{text} · {snap.describe_model()}"
         state.progress.set_description(f"FluoGAN {text}")
         state.progress.update(max(snap.iteration - state.progress.n, 0))
 
@@ -649,8 +644,7 @@ class FluoGANWidget(QWidget):
             how = "stopped" if state.live.get("stop") else "done"
             self.status.value = (
                 f"{how} at iteration {last.iteration} in {last.elapsed:.1f} s · "
-                f"{describe_psf_model(last.config, last.info)} · "
-                f"{describe_background_bound(last.info)}"
+                f"{last.describe_model()}"
             )
 
     def _attach_config(self, snap: Snapshot, state: RunState) -> None:
