@@ -147,6 +147,12 @@ class _Problem:
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.psi(x) + b - self.target
 
+    def project_background(self, b: torch.Tensor) -> torch.Tensor:
+        """``b`` onto its feasible set: ``b >= 0`` and, with the fluctuation bound,
+        ``b <= b_upper``."""
+        b = torch.relu(b)
+        return b if self.b_upper is None else torch.minimum(b, self.b_upper)
+
     def critic_input(self, frames_ph: torch.Tensor, reference_ph: torch.Tensor) -> torch.Tensor:
         return (frames_ph - reference_ph) / self.critic_scale
 
@@ -462,9 +468,9 @@ def _run(
 
     # Initialisation from the mean image: b a low constant, x its back-projection.
     target = problem.target
-    b = torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05).clamp_min(0)))
-    if problem.b_upper is not None:
-        b = torch.minimum(b, problem.b_upper)
+    b = problem.project_background(
+        torch.full_like(target, 0.5 * float(torch.quantile(target.flatten(), 0.05)))
+    )
     x = (psi.adjoint(target - b) / psi.norm_sq).clamp_min(0.0)
     x_prev = x.clone()
     momentum_t = torch.ones((), device=device)
@@ -561,16 +567,14 @@ def _run(
             momentum_t = torch.where(restart, torch.ones_like(t_next), t_next)
         x_prev, x = x, x_new
 
-        # Projected gradient step on b (smooth background, b >= 0).
+        # Projected gradient step on b (smooth background, 0 <= b <= its bound).
         residual = problem.residual(x, b)
         # the smoothness prior's gradient: D^T D b for 1/2 ||D b||^2 (Neumann border)
         smooth_b = divergence_adjoint(*forward_differences(b))
         grad_b = gamma * residual + p["lambda2"] * smooth_b
         if adv_b is not None:
             grad_b = grad_b + adv_b
-        b = torch.relu(b - tau_b * grad_b)
-        if problem.b_upper is not None:
-            b = torch.minimum(b, problem.b_upper)
+        b = problem.project_background(b - tau_b * grad_b)
 
         losses["data"] = 0.5 * gamma * (residual**2).mean()
         # reported for the ROI the user sees (x also extends over the margin)
