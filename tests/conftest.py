@@ -44,17 +44,19 @@ def blinking_line_pairs(
     density_per_nm: float = 1.0,
     psf: PSF | None = None,
     pixel_size_nm: float = 100.0,
+    background_factor: float = 1.0,
 ) -> tuple[Phantom, BlinkingSimulation]:
     """A small blinking line-pair stack (by default a Gaussian 318 nm PSF and 100 nm
     pixels; L = 4, the benchmark camera) and its phantom. The background per pixel
-    scales with the pixel's area (the same photons per um^2)."""
+    scales with the pixel's area (the same photons per um^2) and ``background_factor``."""
     phantom = line_pair_phantom(separations_nm=separations_nm, line_length_nm=line_length_nm,
                                 gap_nm=gap_nm, margin_nm=margin_nm)
     photophysics, background = REGIMES[regime]
     sim = simulate_blinking(
         LinePairEmitters(phantom), psf or GaussianPSF(318.0), pixel_size_nm, 4, n_frames,
         density_per_nm=density_per_nm, photophysics=photophysics, camera=BENCH_CAMERA,
-        background_photons=background * (pixel_size_nm / 100.0) ** 2, seed=seed,
+        background_photons=background * background_factor * (pixel_size_nm / 100.0) ** 2,
+        seed=seed,
     )
     return phantom, sim
 

@@ -41,4 +41,6 @@ def test_fixed_seed_regression(small_stack):
     assert got == pytest.approx(PINNED, rel=1e-3)
 
 
-PINNED = (332.5972900390625, 81.00532531738281, 0.6295600533485413)
+# re-pinned on purpose when the unit became the structure's light and b started at the
+# field's dark level (core/signal_level.py)
+PINNED = (248.22657775878906, 160.21299743652344, 0.5805853605270386)

@@ -344,9 +344,9 @@ def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
 
     def spy(frames, config, live=None, on_stage=None):
         for snap in real(frames, config, live=live, on_stage=on_stage):
-            # The engine's own l1 loss gives the lambda1 it used: l1 = lambda1 sum(x) / (n c)
+            # The engine's own l1 loss gives the lambda1 it used: l1 = lambda1 sum(x) / (n u)
             n = snap.b.size
-            x_norm = snap.x.sum() / snap.info["photons_per_pixel"]
+            x_norm = snap.x.sum() / snap.info["structure_photons_per_pixel"]
             used = snap.losses["l1"] * n / x_norm if "l1" in snap.losses else float("nan")
             seen.append((snap.iteration, float(live["lambda1"]), used))
             yield snap

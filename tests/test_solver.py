@@ -181,7 +181,10 @@ def test_fluctuation_gain_is_estimated_once_or_taken_as_given(small_stack):
     snaps = list(reconstruct_iter(small_stack["frames"], cfg))
     assert snaps[0].info["fluctuation_gain"] == 0.0  # critic not on yet
     gains = {s.info["fluctuation_gain"] for s in snaps[2:]}
-    assert len(gains) == 1 and 1.0 <= gains.pop() < 2.0
+    # about 2 on this 12-pixel field, whose 10-iteration x holds less than the truth's
+    # light (1.5 when b started at half the dark level; on the benchmark stacks the two
+    # starts give gains within 1 % of each other)
+    assert len(gains) == 1 and 1.0 <= gains.pop() < 2.5
     given = reconstruct(small_stack["frames"], cfg.replace(fluctuation_gain=7.0))
     assert given.info["fluctuation_gain"] == 7.0
     plain = reconstruct(small_stack["frames"], cfg.replace(estimator="straight-through"))
@@ -218,7 +221,7 @@ def test_tv_weight_has_a_model_error_floor(small_stack):
     # the floor is below this stack's noise: changing it within that range does nothing
     same = reconstruct(small_stack["frames"], cfg.replace(psf_model_error=1e-3))
     np.testing.assert_array_equal(weak.x, same.x)
-    assert strong.losses["tv"] > 10 * weak.losses["tv"]
+    assert strong.losses["tv"] > 5 * weak.losses["tv"]  # measured 6.7
     with pytest.raises(FluoGANError, match="psf_model_error"):
         cfg.replace(psf_model_error=-0.1)
 
@@ -263,15 +266,16 @@ def test_background_does_not_hollow_a_wide_bar():
     """b has no l1 cost, so a rough b takes the interior of a wide solid structure and
     leaves x its two edges. The default smoothness of b keeps a 490 nm bar (wider than
     the PSF, the 390 nm pair's control) nearly as solid as its emitters are (truth
-    0.16); with ``lambda2 = 1`` (the old default) it comes out hollow (about 0.5)."""
+    0.16); with ``lambda2 = 1`` (the old default) it comes out hollow (0.39; 0.44 when
+    the priors' unit was the mean level)."""
 
     def bar_dip(config: FluoGANConfig) -> float:
         result = _one_pair(390.0, config)
         assert result.contrast > 0.9  # the pair beside it stays resolved
         return result.control_contrast
 
-    assert bar_dip(BENCH_L2) < 0.35  # measured 0.22
-    assert bar_dip(BENCH_L2.replace(lambda2=1.0)) > 0.4  # measured 0.44
+    assert bar_dip(BENCH_L2) < 0.3  # measured 0.18
+    assert bar_dip(BENCH_L2.replace(lambda2=1.0)) > 0.33  # measured 0.39
 
 
 def test_airy_model_resolves_finer_on_airy_data():

@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from .smoothing import normalised_blur
+
 #: the blur's standard deviation in PSF FWHMs: the identity holds at scales well above it
 BLUR_FWHM = 2.0
 #: the fit must explain at least this share of the blurred mean image's variance
@@ -42,23 +44,6 @@ MARGIN_SD = 2.0
 BOUND_FACTOR = 2.0
 
 
-def _blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Normalised Gaussian blur (zero padding divided by the blurred support), so the
-    borders are not darkened and no reflection is needed for small fields."""
-    radius = max(1, int(math.ceil(3.0 * sigma_px)))
-    t = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    g = torch.exp(-0.5 * (t / sigma_px) ** 2)
-    g = g / g.sum()
-
-    def separable(a: torch.Tensor) -> torch.Tensor:
-        a = a[None, None]
-        a = torch.nn.functional.conv2d(a, g.view(1, 1, -1, 1), padding=(radius, 0))
-        a = torch.nn.functional.conv2d(a, g.view(1, 1, 1, -1), padding=(0, radius))
-        return a[0, 0]
-
-    return separable(image) / separable(torch.ones_like(image)).clamp_min(1e-12)
-
-
 def fluctuation_background_bound(
     mean: torch.Tensor,
     variance: torch.Tensor,
@@ -72,8 +57,8 @@ def fluctuation_background_bound(
     """
     excess = variance - mean - read_noise_photons**2
     sigma_px = BLUR_FWHM * psf_fwhm_px
-    blurred_mean = _blur(mean, sigma_px).flatten().double()
-    blurred_excess = _blur(excess, sigma_px).flatten().double()
+    blurred_mean = normalised_blur(mean, sigma_px).flatten().double()
+    blurred_excess = normalised_blur(excess, sigma_px).flatten().double()
     design = torch.stack([torch.ones_like(blurred_excess), blurred_excess], dim=1)
     solution = torch.linalg.lstsq(design, blurred_mean[:, None]).solution[:, 0]
     slope = float(solution[1])

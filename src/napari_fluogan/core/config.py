@@ -35,8 +35,9 @@ class FluoGANConfig:
 
     Camera parameters (``alpha`` gain in ADU per photon, ``offset`` baseline in ADU,
     ``sigma`` read noise in ADU) left as ``None`` are estimated from the stack.
-    Regularisation weights are relative to the data's mean photon level, so the
-    same values work on dim and bright stacks.
+    Regularisation weights are relative to the photon level of the structure (the
+    mean light above the ROI's dimmest part), so the same values work on dim and
+    bright stacks, with or without a uniform background.
     """
 
     # optics and sampling

@@ -203,7 +203,7 @@ class ParameterForm:
             100.0,
             0.005,
             4,
-            "Weight of the l1 prior on x (relative to the data's mean photon level): larger "
+            "Weight of the l1 prior on x (relative to the structure's photon level): larger "
             "gives sparser, darker x. Changes take effect at the next iteration.",
         )
         self.lambda2 = _float(
