@@ -108,7 +108,7 @@ def main() -> None:
     print(f"# bright, T = {args.frames}, seed {args.seed}, overrides: {overrides or 'none'}; "
           "cell = resolved nm / worst counting control / PSNR dB (! control split), "
           "FluoGAN: + share of the true x light in x")
-    print(f"{'case':<9}{'PSF':<9}" + "".join(f"{m:>27}" for m in args.methods))
+    print(f"{'case':<9}{'PSF':<9}" + "".join(f"{m:>32}" for m in args.methods))
     base = phantom()
     for name in args.cases:
         factor, carpet = CASES[name]
@@ -129,7 +129,7 @@ def main() -> None:
                 if snap is not None:
                     cell += f" x {snap.x.sum() / sim.truth.sum():.2f}"
                 cells.append(f"{cell} {time.perf_counter() - start:3.0f}s")
-            print(f"{name:<9}{psf_name:<9}" + "".join(f"{c:>27}" for c in cells), flush=True)
+            print(f"{name:<9}{psf_name:<9}" + "".join(f"{c:>32}" for c in cells), flush=True)
     print("\nNegative control, FluoGAN L2-only: an ROI inside a field full of blinking dyes")
     for psf_name in args.psf:
         print(f"  {psf_name}: {negative_control(psf_name, args.frames, args.seed, overrides)}",

@@ -33,8 +33,9 @@ MIN_SHARE = 0.01
 
 def low_quantile(image: torch.Tensor, q: float) -> float:
     """The ``q`` quantile of an image's values (nearest rank; unlike ``torch.quantile``
-    it has no limit on the image's size)."""
-    values = image.flatten()
+    it has no limit on the image's size). On the CPU: a camera-grid image is small, and
+    ``kthvalue`` is not on every device backend."""
+    values = image.detach().flatten().cpu()
     k = min(max(1, int(round(q * values.numel()))), values.numel())
     return float(torch.kthvalue(values, k).values)
 
