@@ -10,9 +10,11 @@ its light (``docs/quality.md``, "Background and the priors' unit").
 So ``u`` is the mean light *above the dimmest part of the field*: the mean image minus
 its 2 % quantile (after a one-pixel blur, so that one noisy pixel does not set it).
 It measures the structure's contrast, which is what the priors act on: adding a
-uniform background to every frame leaves ``u`` and so the priors unchanged (only the
-noise grows, and the noise term of the TV weight follows it). The solver also starts
-``b`` at that dark level. ``u`` is never taken below :data:`MIN_SHARE` of the mean, so
+uniform background to every frame leaves ``u`` and so the priors unchanged; only the
+noise grows. The noise part of the TV weight stays relative to the mean light (in
+photons ``lambda_tv Var / (T c)``, which a background's shot noise does not raise;
+relative to ``u`` it made dim stacks on a background c / u times more regularised).
+The solver also starts ``b`` at that dark level. ``u`` is never taken below :data:`MIN_SHARE` of the mean, so
 a field with no contrast at all still has a finite unit.
 """
 
