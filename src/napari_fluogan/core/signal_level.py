@@ -14,8 +14,9 @@ uniform background to every frame leaves ``u`` and so the priors unchanged; only
 noise grows. The noise part of the TV weight stays relative to the mean light (in
 photons ``lambda_tv Var / (T c)``, which a background's shot noise does not raise;
 relative to ``u`` it made dim stacks on a background c / u times more regularised).
-The solver also starts ``b`` at that dark level. ``u`` is never taken below :data:`MIN_SHARE` of the mean, so
-a field with no contrast at all still has a finite unit.
+The solver also starts ``b`` at that dark level. ``u`` is never taken below
+:data:`MIN_SHARE` of the mean, so a field with no contrast at all still has a finite
+unit.
 """
 
 from __future__ import annotations
