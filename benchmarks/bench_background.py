@@ -36,14 +36,12 @@ from bench_quality import (
     PSF_FWHM_NM,
     _number_or_text,
     fluogan_config,
+    line_pair_cell,
     phantom,
-    resolved_and_worst_control,
-    run_method,
     simulate_phantom,
 )
 
 from napari_fluogan import reconstruct
-from napari_fluogan.core import metrics
 from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import psf_from_model
@@ -119,13 +117,9 @@ def main() -> None:
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
-                image, pixel_nm, snap = run_method(
-                    method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
+                cell, snap = line_pair_cell(
+                    method, sim.frames, sim.truth, ph, args.seed, overrides
                 )
-                best, control = resolved_and_worst_control(image, pixel_nm, ph)
-                flag = "!" if control >= metrics.RESOLVED_DIP else " "
-                psnr = metrics.psnr(image, sim.truth)
-                cell = f"{best or 0:.0f} / {control:.2f}{flag}/ {psnr:.1f}"
                 if snap is not None:
                     cell += f" x {snap.x.sum() / sim.truth.sum():.2f}"
                 cells.append(f"{cell} {time.perf_counter() - start:3.0f}s")

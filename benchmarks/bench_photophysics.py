@@ -23,13 +23,11 @@ import torch
 from bench_quality import (
     PSF_FWHM_NM,
     _number_or_text,
+    line_pair_cell,
     phantom,
-    resolved_and_worst_control,
-    run_method,
     simulate_phantom,
 )
 
-from napari_fluogan.core import metrics
 from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.psf import psf_from_model
 
@@ -79,18 +77,12 @@ def main() -> None:
             cells = []
             for method in args.methods:
                 start = time.perf_counter()
-                image, pixel_nm, snap = run_method(
-                    method, sim.frames, PSF_FWHM_NM, None, 200, args.seed, overrides
+                cell, snap = line_pair_cell(
+                    method, sim.frames, sim.truth, ph, args.seed, overrides
                 )
-                best, control = resolved_and_worst_control(image, pixel_nm, ph)
-                flag = "!" if control >= metrics.RESOLVED_DIP else " "
-                psnr = metrics.psnr(image, sim.truth)
                 # the PSF shape a FluoGAN row assumed: G or A
                 shape_mark = snap.config.psf_model[0].upper() if snap is not None else ""
-                cells.append(
-                    f"{best or 0:.0f} / {control:.2f}{flag}/ {psnr:.1f}{shape_mark:>2}"
-                    f" {time.perf_counter() - start:4.0f}s"
-                )
+                cells.append(f"{cell}{shape_mark:>2} {time.perf_counter() - start:4.0f}s")
             print(
                 f"{name:<12}{model:<9}" + "".join(f"{c:>26}" for c in cells) + f"  {what}",
                 flush=True,
