@@ -17,7 +17,7 @@ L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device=
                    psf_model="gaussian")
 
 
-def _mean_level(mean_image: torch.Tensor) -> float:
+def _mean_level(mean_image: torch.Tensor, dark: float | None = None) -> float:
     """The unit before: the mean image's mean, background included."""
     return float(mean_image.mean())
 

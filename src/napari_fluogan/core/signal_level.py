@@ -48,7 +48,10 @@ def dark_level(mean_image: torch.Tensor) -> float:
     return low_quantile(normalised_blur(mean_image, DARK_BLUR_PX), DARK_QUANTILE)
 
 
-def structure_level(mean_image: torch.Tensor) -> float:
-    """Photons per camera pixel per frame above the field's dimmest part (see module)."""
+def structure_level(mean_image: torch.Tensor, dark: float | None = None) -> float:
+    """Photons per camera pixel per frame above the field's dimmest part (see module);
+    ``dark``: that part's level when the caller has it already (:func:`dark_level`)."""
     mean = float(mean_image.mean())
-    return max(mean - dark_level(mean_image), MIN_SHARE * mean)
+    if dark is None:
+        dark = dark_level(mean_image)
+    return max(mean - dark, MIN_SHARE * mean)

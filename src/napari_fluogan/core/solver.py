@@ -121,7 +121,7 @@ class _Problem:
         # the light of the field's dimmest part, and u: the unit of x, b and the priors,
         # the light above it (signal_level.py)
         self.dark = dark_level(self.mean_image)
-        self.unit = structure_level(self.mean_image)
+        self.unit = structure_level(self.mean_image, self.dark)
         # fluctuations are measured around the local (bleaching) trend, not the global mean
         self.trend = TemporalTrend(self.frames, config.detrend_frames)
         self.variance_image = self.trend.detrended_variance(self.frames)
