@@ -106,5 +106,5 @@ def test_crowded_filaments_keep_their_light_in_x():
     photons, resolved = prepare_photons(sim.frames, config)
     problem = _Problem(photons, resolved, torch.device("cpu"))
     assert problem.b_upper is not None
-    upper = (problem.b_upper * problem.scale).numpy()
+    upper = (problem.b_upper * problem.unit).numpy()
     assert (bounded.b <= upper + 1e-3 * upper.max()).all()

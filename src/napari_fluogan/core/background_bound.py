@@ -18,12 +18,16 @@ deviations, bounds ``b`` from above. The bound is never a target: where ``b`` st
 (sparse samples, flat haze) nothing changes.
 
 No bound is set when the fit cannot be trusted: a field too small or too uniform for
-the blurred images to vary (R^2 below :data:`MIN_R2`) or a slope that is not positive.
+the blurred images to vary (the excess spanning less than :data:`MIN_EXCESS_SPAN` of
+its range, R^2 below :data:`MIN_R2`) or a slope that is not positive. Then the slope
+may come from the field around the ROI (``surroundings.py``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -33,6 +37,12 @@ from .smoothing import normalised_blur
 BLUR_FWHM = 2.0
 #: the fit must explain at least this share of the blurred mean image's variance
 MIN_R2 = 0.8
+#: the blurred excess variance must vary across the field by at least this share of its
+#: largest value. The bound extrapolates the fit to where the excess is zero; from a
+#: narrow range the slope is set by the blur's smooth noise, with R^2 high all the same
+#: (inside a field full of dyes: span 0.07, slope 0.48 against 1.1 fitted where the
+#: dyes end, a bound above the mean light). The benchmark stacks span 0.45-0.99
+MIN_EXCESS_SPAN = 0.25
 #: the margin over the estimate, in residual standard deviations of the fit
 MARGIN_SD = 2.0
 #: the cap is this multiple of the estimated non-fluctuating light (plus the margin):
@@ -44,21 +54,34 @@ MARGIN_SD = 2.0
 BOUND_FACTOR = 2.0
 
 
-def fluctuation_background_bound(
+@dataclass(frozen=True)
+class FluctuationSlope:
+    """The fit ``mean ~ level + slope * excess variance`` on the blurred images.
+
+    ``slope``: mean light (photons) per unit of excess variance (photons^2), set by the
+    dye and the PSF;
+    ``residual_sd``: the fit's residual standard deviation (photons per pixel)."""
+
+    slope: float
+    residual_sd: float
+
+
+def fit_fluctuation_slope(
     mean: torch.Tensor,
     variance: torch.Tensor,
     read_noise_photons: float,
     psf_fwhm_px: float,
-) -> torch.Tensor | None:
-    """Upper bound on the background per camera pixel (photons), or None.
+) -> FluctuationSlope | None:
+    """Fit the slope over a field, or None where it cannot be trusted (a field too
+    small or too uniform for the blurred images to vary, or a slope that is not
+    positive). Arguments as for :func:`fluctuation_background_bound`."""
+    return _fit(*_blurred(mean, variance, read_noise_photons, psf_fwhm_px))
 
-    ``mean`` and ``variance`` are the frames' temporal mean and (detrended) variance
-    per camera pixel in photons; ``psf_fwhm_px`` the PSF FWHM in camera pixels.
-    """
-    excess = variance - mean - read_noise_photons**2
-    sigma_px = BLUR_FWHM * psf_fwhm_px
-    blurred_mean = normalised_blur(mean, sigma_px).flatten().double()
-    blurred_excess = normalised_blur(excess, sigma_px).flatten().double()
+
+def _fit(blurred_mean: torch.Tensor, blurred_excess: torch.Tensor) -> FluctuationSlope | None:
+    top = float(blurred_excess.max())
+    if top <= 0 or float(blurred_excess.min()) > (1.0 - MIN_EXCESS_SPAN) * top:
+        return None
     design = torch.stack([torch.ones_like(blurred_excess), blurred_excess], dim=1)
     solution = torch.linalg.lstsq(design, blurred_mean[:, None]).solution[:, 0]
     slope = float(solution[1])
@@ -69,13 +92,51 @@ def fluctuation_background_bound(
     r2 = 1.0 - float((residual**2).sum()) / spread
     if r2 < MIN_R2:
         return None
-    margin = MARGIN_SD * float(residual.std())
-    bound = BOUND_FACTOR * (blurred_mean - slope * blurred_excess) + margin
+    return FluctuationSlope(slope, float(residual.std()))
+
+
+def fluctuation_background_bound(
+    mean: torch.Tensor,
+    variance: torch.Tensor,
+    read_noise_photons: float,
+    psf_fwhm_px: float,
+    fallback: Callable[[], FluctuationSlope | None] | None = None,
+) -> torch.Tensor | None:
+    """Upper bound on the background per camera pixel (photons), or None.
+
+    ``mean`` and ``variance`` are the frames' temporal mean and (detrended) variance
+    per camera pixel in photons; ``psf_fwhm_px`` the PSF FWHM in camera pixels.
+    Where the field's own fit cannot be trusted (a uniform field: inside a region
+    full of dyes, a uniform dye carpet and a uniform background have the same mean
+    image), ``fallback()``, when given, supplies the slope fitted on a wider field
+    (the same dye and PSF).
+    """
+    blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
+    fit = _fit(blurred_mean, blurred_excess)
+    if fit is None and fallback is not None:
+        fit = fallback()
+    if fit is None:
+        return None
+    bound = BOUND_FACTOR * (blurred_mean - fit.slope * blurred_excess)
+    bound = bound + MARGIN_SD * fit.residual_sd
     return bound.clamp_min(0.0).reshape(mean.shape).to(mean.dtype)
+
+
+def _blurred(
+    mean: torch.Tensor, variance: torch.Tensor, read_noise_photons: float, psf_fwhm_px: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean image and the excess variance over shot and read noise, blurred at
+    :data:`BLUR_FWHM` PSF widths and flattened (float64)."""
+    excess = variance - mean - read_noise_photons**2
+    sigma_px = BLUR_FWHM * psf_fwhm_px
+    blurred_mean = normalised_blur(mean, sigma_px).flatten().double()
+    return blurred_mean, normalised_blur(excess, sigma_px).flatten().double()
 
 
 def describe_background_bound(info: dict[str, float]) -> str:
     """For a status line (``Snapshot.info``): whether the bound is capping b."""
+    if info.get("background_bound_from_surroundings", 0.0) > 0:
+        return "b capped by fluctuations (fitted around the ROI)"
     if info.get("background_bound_active", 0.0) > 0:
         return "b capped by fluctuations"
     return "b uncapped"

@@ -10,6 +10,7 @@ uniform background under it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -20,7 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .background_bound import describe_background_bound, fluctuation_background_bound
+from .background_bound import (
+    FluctuationSlope,
+    describe_background_bound,
+    fluctuation_background_bound,
+)
 from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
@@ -38,6 +43,7 @@ from .priors import (
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
 from .signal_level import dark_level, structure_level
 from .stack import Stack, crop_roi, to_photons, validate_frames
+from .surroundings import surroundings_slope
 from .trend import TemporalTrend
 
 LIVE_KEYS = ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight")
@@ -89,6 +95,14 @@ def prepare_photons(
     Returns the photon frames (T, h, w) and the config with ``alpha``, ``offset``
     and ``sigma`` resolved (so that the saved config reproduces the run).
     """
+    _, photons, config = _prepare(stack, config)
+    return photons, config
+
+
+def _prepare(
+    stack: Stack | np.ndarray, config: FluoGANConfig
+) -> tuple[np.ndarray, np.ndarray, FluoGANConfig]:
+    """:func:`prepare_photons`, also returning the whole raw stack (validated)."""
     frames = stack.frames if isinstance(stack, Stack) else validate_frames(stack)
     if config.alpha is None or config.offset is None or config.sigma is None:
         est = estimate_camera(frames)
@@ -105,13 +119,24 @@ def prepare_photons(
             "After subtracting the camera offset the stack holds no signal: the offset "
             f"({config.offset:g} ADU) is too high; check the offset."
         )
-    return photons, config
+    return frames, photons, config
+
+
+#: the fluctuation slope from around the ROI, for a bound where the ROI's own fit
+#: fails (core/surroundings.py); called at most once per run
+SlopeFallback = Callable[[], FluctuationSlope | None]
 
 
 class _Problem:
     """Tensors and operators of one run (normalised units), shared by the loop steps."""
 
-    def __init__(self, photons: np.ndarray, config: FluoGANConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        photons: np.ndarray,
+        config: FluoGANConfig,
+        device: torch.device,
+        slope_fallback: SlopeFallback | None = None,
+    ) -> None:
         self.config = config
         self.device = device
         self.frames = torch.as_tensor(photons, device=device)
@@ -142,12 +167,21 @@ class _Problem:
         self.n_coarse = m1 * m2
         # the most light b may hold per camera pixel (normalised), or None: no bound
         self.b_upper = None
+        self.bound_from_surroundings = False
         if config.background_bound:
+
+            def fallback() -> FluctuationSlope | None:
+                # only where the ROI's own fit fails; then the bound comes from around it
+                fit = slope_fallback() if slope_fallback is not None else None
+                self.bound_from_surroundings = fit is not None
+                return fit
+
             bound = fluctuation_background_bound(
                 self.mean_image,
                 self.variance_image,
                 self.read_noise,
                 config.effective_psf_fwhm_nm / config.pixel_size_nm,
+                fallback,
             )
             self.b_upper = bound / self.unit if bound is not None else None
 
@@ -343,17 +377,22 @@ def reconstruct_iter(
     time (the trial fits of ``psf_model = "auto"``), from the thread that runs the
     generator.
     """
-    photons, config = prepare_photons(stack, config)
+    frames, photons, config = _prepare(stack, config)
     device = resolve_device(config.device)
+    # computed only if a fit needs it, and then once for the trial fits and the run
+    slope_fallback = functools.cache(functools.partial(surroundings_slope, frames, config, device))
     check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
     last: Snapshot | None = None
     try:
         choice = None
         if config.psf_model == "auto":
-            choice = choose_psf_model_for(photons, config, device, _StopOnly(live), on_stage)
+            choice = choose_psf_model_for(
+                photons, config, device, _StopOnly(live), on_stage, slope_fallback
+            )
             config = config.replace(psf_model=choice.model)
-        for last in _run(photons, config, device, live, choice):  # noqa: B007 - kept for the error
+        # the last snapshot is kept for the error below
+        for last in _run(photons, config, device, live, choice, slope_fallback):  # noqa: B007
             yield last
     except torch.OutOfMemoryError:
         raise OutOfMemory(
@@ -406,6 +445,7 @@ def choose_psf_model_for(
     device: torch.device,
     live: Mapping[str, float] | None = None,
     on_stage: StageCallback | None = None,
+    slope_fallback: SlopeFallback | None = None,
 ) -> PSFModelChoice:
     """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
     (core/psf_choice.py). A true ``live["stop"]`` ends them early. ``on_stage`` is
@@ -414,7 +454,8 @@ def choose_psf_model_for(
     The choice is remembered for the same frames and trial settings (the run's priors
     and PSF size; not its mode, length or critic settings), so a second run on the same
     ROI, e.g. with the critic after an L2 preview, starts at once. Choices made from
-    fits that were stopped are not remembered."""
+    fits that were stopped are not remembered. ``slope_fallback``: the fluctuation slope
+    from around the ROI, for the background bound where the ROI's own fit fails."""
     live = live if live is not None else {}
     key = _psf_choice_key(photons, config, device)
     if key in _PSF_CHOICES:
@@ -424,7 +465,7 @@ def choose_psf_model_for(
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
         stage = f"PSF shape: {trial.psf_model} fit"
-        for last in _run(photons, trial, device, live):
+        for last in _run(photons, trial, device, live, slope_fallback=slope_fallback):
             if on_stage is not None:
                 on_stage(stage, last.iteration, trial.iterations)
         assert last is not None
@@ -444,9 +485,10 @@ def _run(
     device: torch.device,
     live: Mapping[str, float],
     psf_choice: PSFModelChoice | None = None,
+    slope_fallback: SlopeFallback | None = None,
 ) -> Iterator[Snapshot]:
     start = time.perf_counter()
-    problem = _Problem(photons, config, device)
+    problem = _Problem(photons, config, device, slope_fallback)
     psi = problem.psi
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
@@ -479,6 +521,14 @@ def _run(
         if cumulant is not None
         else 0.0
     )
+
+    # l1 per photon that reaches the ROI: a fine pixel whose light the ROI sees only in
+    # part (the margin, the ROI's own border) pays l1 on that part alone. Charged in
+    # full, the margin could not take the light that spills in from outside, so the
+    # ROI's border took it as a bright rim, and in a field full of dyes the rim rang
+    # through x as a lattice of dots (docs/quality.md, "Background and the priors' unit")
+    seen = psi.adjoint(torch.ones_like(problem.target))
+    l1_share = seen / seen.max()
 
     # Initialisation from the mean image: b the level of the field's dimmest part, x the
     # back-projection of the rest. A uniform level left in x moves to b only as fast as
@@ -532,6 +582,7 @@ def _run(
                 else 0.0,
                 # 1 when b is capped at the light that does not fluctuate
                 "background_bound_active": float(problem.b_upper is not None),
+                "background_bound_from_surroundings": float(problem.bound_from_surroundings),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },
@@ -582,7 +633,7 @@ def _run(
         tau_x = config.step_scale / lipschitz_x
         if adv_x is not None:
             grad_x = grad_x + adv_x
-        x_new = torch.relu(y - tau_x * grad_x - tau_x * p["lambda1"])
+        x_new = torch.relu(y - tau_x * grad_x - (tau_x * p["lambda1"]) * l1_share)
         if config.fista:
             # adaptive restart, kept on the device (no synchronisation per iteration)
             restart = ((y - x_new) * (x_new - x)).sum() > 0
