@@ -123,7 +123,7 @@ def _prepare(
 
 
 #: the fluctuation slope from around the ROI, for a bound where the ROI's own fit
-#: fails (core/surroundings.py); called at most once per run
+#: fails (core/surroundings.py)
 SlopeFallback = Callable[[], FluctuationSlope | None]
 
 
@@ -379,17 +379,15 @@ def reconstruct_iter(
     """
     frames, photons, config = _prepare(stack, config)
     device = resolve_device(config.device)
-    # computed only if a fit needs it, and then once for the trial fits and the run
-    slope_fallback = functools.cache(functools.partial(surroundings_slope, frames, config, device))
+    # called only if the ROI's own fit fails (the trial fits of "auto" do not cap b)
+    slope_fallback = functools.partial(surroundings_slope, frames, config, device)
     check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
     last: Snapshot | None = None
     try:
         choice = None
         if config.psf_model == "auto":
-            choice = choose_psf_model_for(
-                photons, config, device, _StopOnly(live), on_stage, slope_fallback
-            )
+            choice = choose_psf_model_for(photons, config, device, _StopOnly(live), on_stage)
             config = config.replace(psf_model=choice.model)
         # the last snapshot is kept for the error below
         for last in _run(photons, config, device, live, choice, slope_fallback):  # noqa: B007
@@ -445,7 +443,6 @@ def choose_psf_model_for(
     device: torch.device,
     live: Mapping[str, float] | None = None,
     on_stage: StageCallback | None = None,
-    slope_fallback: SlopeFallback | None = None,
 ) -> PSFModelChoice:
     """Resolve ``psf_model = "auto"`` on photon frames: L2 fits of both shapes
     (core/psf_choice.py). A true ``live["stop"]`` ends them early. ``on_stage`` is
@@ -454,8 +451,7 @@ def choose_psf_model_for(
     The choice is remembered for the same frames and trial settings (the run's priors
     and PSF size; not its mode, length or critic settings), so a second run on the same
     ROI, e.g. with the critic after an L2 preview, starts at once. Choices made from
-    fits that were stopped are not remembered. ``slope_fallback``: the fluctuation slope
-    from around the ROI, for the background bound where the ROI's own fit fails."""
+    fits that were stopped are not remembered."""
     live = live if live is not None else {}
     key = _psf_choice_key(photons, config, device)
     if key in _PSF_CHOICES:
@@ -465,7 +461,7 @@ def choose_psf_model_for(
     def fit_residual(trial: FluoGANConfig) -> float:
         last = None
         stage = f"PSF shape: {trial.psf_model} fit"
-        for last in _run(photons, trial, device, live, slope_fallback=slope_fallback):
+        for last in _run(photons, trial, device, live):
             if on_stage is not None:
                 on_stage(stage, last.iteration, trial.iterations)
         assert last is not None
