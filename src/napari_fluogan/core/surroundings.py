@@ -23,6 +23,9 @@ from .trend import TemporalTrend
 #: longer side, and at most :data:`MAX_MARGIN_PX` (memory: the window's frames in photons)
 MARGIN_ROI_SIDES = 1.0
 MAX_MARGIN_PX = 64
+#: frames used for the fit at most (the first ones): the slope is the dye's and the
+#: PSF's, the same in every frame, and the window's frames are held in memory at once
+MAX_FRAMES = 500
 
 
 def surroundings_window(
@@ -49,7 +52,8 @@ def surroundings_slope(
 
     ``frames``: the whole raw stack (T, H, W) in ADU; ``config`` with the camera's
     ``alpha``, ``offset`` and ``sigma`` resolved. Mean and variance are measured as
-    the engine measures them on the ROI (photons, around the bleaching trend).
+    the engine measures them on the ROI (photons, around the bleaching trend), over the
+    first :data:`MAX_FRAMES` frames.
     """
     window = surroundings_window(config.roi, frames.shape[1:])
     if window is None:
@@ -57,7 +61,9 @@ def surroundings_slope(
     top, left, h, w = window
     assert config.alpha is not None and config.offset is not None
     photons = torch.as_tensor(
-        to_photons(frames[:, top : top + h, left : left + w], config.alpha, config.offset),
+        to_photons(
+            frames[:MAX_FRAMES, top : top + h, left : left + w], config.alpha, config.offset
+        ),
         device=device,
     )
     variance = TemporalTrend(photons, config.detrend_frames).detrended_variance(photons)
