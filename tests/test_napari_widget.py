@@ -506,3 +506,17 @@ def test_stack_with_z_axis_uses_current_plane(make_napari_viewer, qtbot):
     assert "zt [z=1] FluoGAN x" not in viewer.layers  # default labels are numeric
     assert isinstance(viewer.layers[-1], Image)
     assert viewer.layers[-1].name.endswith("FluoGAN x")
+
+
+def test_saturated_pixels_raise_one_warning(make_napari_viewer, qtbot, notes):
+    from .test_saturation import clipped_stack
+
+    viewer = make_napari_viewer()
+    viewer.add_image(clipped_stack(620), name="clipped")
+    widget = FluoGANWidget(viewer)
+    fast_settings(widget, iterations=4, every=1)
+    assert widget.run()
+    wait_done(qtbot, widget)
+    warnings = [msg for severity, msg in notes if severity == "warning" and "saturated" in msg]
+    assert len(warnings) == 1, notes  # once per run, not per snapshot
+    assert "saturated px" in widget.status.value

@@ -238,6 +238,7 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
 
 def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
     """Run the engine to the end with a progress bar on stderr; the last snapshot."""
+    from .core.saturation import saturation_warning
     from .core.solver import reconstruct_iter
 
     progress = None
@@ -258,6 +259,8 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
     last = None
     try:
         for snap in reconstruct_iter(stack, config, on_stage=on_stage):
+            if last is None and (warning := saturation_warning(snap.info)):
+                print(f"fluogan: warning: {warning}", file=sys.stderr)
             last = snap
             if progress is None and not quiet:
                 # created after the first snapshot, so input errors print alone

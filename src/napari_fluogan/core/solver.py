@@ -41,6 +41,7 @@ from .priors import (
     hyperbolic_tv_lipschitz,
 )
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
+from .saturation import describe_saturation, saturated_pixels
 from .signal_level import dark_level, structure_level
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .surroundings import surroundings_slope
@@ -64,9 +65,11 @@ class Snapshot:
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
-        auto chose it, by what ratio) and whether ``b`` was capped by fluctuations."""
-        psf = describe_psf_model(self.config, self.info)
-        return f"{psf}{sep}{describe_background_bound(self.info)}"
+        auto chose it, by what ratio), whether ``b`` was capped by fluctuations, and the
+        saturated pixels, if any."""
+        parts = [describe_psf_model(self.config, self.info), describe_background_bound(self.info)]
+        saturation = describe_saturation(self.info)
+        return sep.join(parts if saturation is None else [*parts, saturation])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -164,6 +167,8 @@ class _Problem:
             margin=config.effective_margin_px,
         )
         self.target = self.mean_image / self.unit  # normalised mean image
+        # pixels the camera clipped (saturation.py), or None: reported, not fitted apart
+        self.saturated = saturated_pixels(self.frames)
         self.n_coarse = m1 * m2
         # the most light b may hold per camera pixel (normalised), or None: no bound
         self.b_upper = None
@@ -579,6 +584,9 @@ def _run(
                 # 1 when b is capped at the light that does not fluctuate
                 "background_bound_active": float(problem.b_upper is not None),
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
+                "saturated_pixels": float(
+                    problem.saturated.sum() if problem.saturated is not None else 0
+                ),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },

@@ -23,6 +23,7 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
+from ..core.saturation import saturation_warning
 from ..core.solver import Snapshot
 from .forms import ParameterForm, group
 from .geometry import (
@@ -562,6 +563,8 @@ class FluoGANWidget(QWidget):
             self._displaying = False
 
     def _show_snapshot(self, snap: Snapshot, state: RunState) -> None:
+        if state.last is None and (warning := saturation_warning(snap.info)):
+            show_warning(warning)  # once, with the run's first result
         state.last = snap
         self._show(snap, state)
         self.snapshots_shown += 1
