@@ -19,6 +19,7 @@ from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
 from ..core.psf import PSF_MODELS
 from ..core.stack import crop_roi, to_photons, validate_frames
+from . import metadata_keys as keys
 from .geometry import Roi, display_range, overlay_transform, roi_from_shapes
 from .layer_info import pixel_size_nm_from_layer
 
@@ -50,8 +51,8 @@ def fluogan_psf_model(viewer: "napari.viewer.Viewer", stack_name: str) -> str:
     ``auto`` run gives the shape it took), or ``"gaussian"`` when there is none."""
     for layer in reversed(list(viewer.layers)):
         meta = layer.metadata or {}
-        config = meta.get("fluogan_config") or {}
-        if meta.get("fluogan_role") == "x" and meta.get("fluogan_source") == stack_name:
+        config = meta.get(keys.CONFIG) or {}
+        if meta.get(keys.ROLE) == "x" and meta.get(keys.SOURCE) == stack_name:
             shape = config.get("psf_model")
             if shape in PSF_MODELS:
                 return str(shape)

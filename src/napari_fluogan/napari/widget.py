@@ -25,6 +25,7 @@ from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
 from ..core.saturation import saturation_warning
 from ..core.solver import Snapshot
+from . import metadata_keys as keys
 from .forms import ParameterForm, group
 from .geometry import (
     LARGE_ROI_PX,
@@ -612,10 +613,10 @@ class FluoGANWidget(QWidget):
             layer.metadata.update(
                 {
                     "pixel_size_nm": pixel_nm,
-                    "fluogan_role": role,
-                    "fluogan_source": state.layer.name,
-                    "fluogan_roi": list(state.roi.as_tuple),
-                    "fluogan_iteration": snap.iteration,
+                    keys.ROLE: role,
+                    keys.SOURCE: state.layer.name,
+                    keys.ROI: list(state.roi.as_tuple),
+                    keys.ITERATION: snap.iteration,
                 }
             )
 
@@ -653,6 +654,6 @@ class FluoGANWidget(QWidget):
     def _attach_config(self, snap: Snapshot, state: RunState) -> None:
         config = snap.config.to_dict()
         for layer in state.layers.values():
-            layer.metadata["fluogan_config"] = config
-            layer.metadata["fluogan_losses"] = dict(snap.losses)
-            layer.metadata["fluogan_elapsed_s"] = snap.elapsed
+            layer.metadata[keys.CONFIG] = config
+            layer.metadata[keys.LOSSES] = dict(snap.losses)
+            layer.metadata[keys.ELAPSED_S] = snap.elapsed

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..io import TIFF_SUFFIXES, write_image
+from . import metadata_keys as keys
 from .layer_info import pixel_size_nm_from_layer
 
 
@@ -25,6 +26,6 @@ def write_tiff(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     metadata = attributes.get("metadata") or {}
     scale = attributes.get("scale") or (1.0,) * np.ndim(data)
     pixel_size_nm = pixel_size_nm_from_layer(scale, attributes.get("units"), metadata)
-    config = metadata.get("fluogan_config")
+    config = metadata.get(keys.CONFIG)
     write_image(target, np.asarray(data, dtype=np.float32), pixel_size_nm, config)
     return [str(target)]
