@@ -527,7 +527,7 @@ def _run(
     # part (the margin, the ROI's own border) pays l1 on that part alone. Charged in
     # full, the margin could not take the light that spills in from outside, so the
     # ROI's border took it as a bright rim, and in a field full of dyes the rim rang
-    # through x as a lattice of dots (docs/quality.md, "Background and the priors' unit")
+    # through x as a lattice of dots (docs/quality.md, "An ROI inside a field of dyes")
     seen = psi.adjoint(torch.ones_like(problem.target))
     l1_share = seen / seen.max()
 
