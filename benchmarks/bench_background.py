@@ -35,9 +35,10 @@ import torch
 from bench_quality import (
     CAMERA,
     PSF_FWHM_NM,
-    _number_or_text,
+    add_override_option,
     fluogan_config,
     line_pair_cell,
+    overrides_from,
     phantom,
     simulate_phantom,
 )
@@ -110,10 +111,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="override FluoGAN config fields, e.g. --set lambda1=0.01")
+    add_override_option(parser, "lambda1=0.01")
     args = parser.parse_args()
-    overrides = {k: _number_or_text(v) for k, v in (a.split("=", 1) for a in args.set)}
+    overrides = overrides_from(args)
     torch.set_num_threads(args.threads)
     photophysics, background = REGIMES["bright"]
     print(f"# bright, T = {args.frames}, seed {args.seed}, overrides: {overrides or 'none'}; "

@@ -22,8 +22,9 @@ from bench_quality import (
     PIXEL_NM,
     PSF_FWHM_NM,
     UPSAMPLE,
-    _number_or_text,
+    add_override_option,
     fluogan_config,
+    overrides_from,
     run_method,
 )
 
@@ -44,11 +45,10 @@ def main() -> None:
     parser.add_argument("--phantom-seed", type=int, default=5, help="filament layout")
     parser.add_argument("--seed", type=int, default=11, help="simulation (blinking, noise)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="override FluoGAN config fields, e.g. --set lambda2=1")
+    add_override_option(parser, "lambda2=1")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {k: _number_or_text(v) for k, v in (a.split("=", 1) for a in args.set)}
+    overrides = overrides_from(args)
     modes = {"FluoGAN L2-only": "fluogan-l2"} | ({"FluoGAN full": "fluogan"} if args.critic else {})
     print(f"# filaments 3.2 x 3.2 um (phantom seed {args.phantom_seed}, simulation seed "
           f"{args.seed}), Airy FWHM "

@@ -22,8 +22,9 @@ import time
 import torch
 from bench_quality import (
     PSF_FWHM_NM,
-    _number_or_text,
+    add_override_option,
     line_pair_cell,
+    overrides_from,
     phantom,
     simulate_phantom,
 )
@@ -54,10 +55,9 @@ def main() -> None:
     parser.add_argument("--regime", choices=list(REGIMES), default="bright")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="override FluoGAN config fields, e.g. --set adv_weight=0.05")
+    add_override_option(parser, "adv_weight=0.05")
     args = parser.parse_args()
-    overrides = {k: _number_or_text(v) for k, v in (a.split("=", 1) for a in args.set)}
+    overrides = overrides_from(args)
     torch.set_num_threads(args.threads)
     ph = phantom()
     base, background = REGIMES[args.regime]

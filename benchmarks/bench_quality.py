@@ -224,6 +224,17 @@ def _number_or_text(value: str) -> bool | int | float | str:
     return value
 
 
+def add_override_option(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set FIELD=VALUE ...``: FluoGAN config overrides, read by :func:`overrides_from`."""
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help=f"override FluoGAN config fields, e.g. --set {example}")
+
+
+def overrides_from(args: argparse.Namespace) -> dict:
+    """The ``--set`` overrides as config fields and values (see :func:`_number_or_text`)."""
+    return {k: _number_or_text(v) for k, v in (item.split("=", 1) for item in args.set)}
+
+
 def fmt_pairs(results: list[metrics.PairResult]) -> str:
     cells = []
     for r in results:
@@ -245,10 +256,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS + AIRY_MODEL_METHODS,
                         default=METHODS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                        help="override FluoGAN config fields, e.g. --set lambda_tv=0")
+    add_override_option(parser, "lambda_tv=0")
     args = parser.parse_args()
-    overrides = {k: _number_or_text(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = overrides_from(args)
     torch.set_num_threads(args.threads)
     n_frames = args.frames or (200 if args.quick else 500)
     iterations = args.iterations or (300 if args.quick else None)
