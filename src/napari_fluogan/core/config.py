@@ -275,8 +275,17 @@ class FluoGANConfig:
         the unscaled defaults kept controls whole and weaker priors split them
         (docs/quality.md, "Pixel size and upsampling").
         """
-        px_per_fwhm = self.effective_psf_fwhm_nm / self.pixel_size_nm
-        return max(1.0, (px_per_fwhm / REFERENCE_PX_PER_FWHM) ** 2)
+        return max(1.0, (self.psf_fwhm_px / REFERENCE_PX_PER_FWHM) ** 2)
+
+    @property
+    def psf_fwhm_px(self) -> float:
+        """The PSF FWHM in camera pixels."""
+        return self.effective_psf_fwhm_nm / self.pixel_size_nm
+
+    @property
+    def read_noise_photons(self) -> float:
+        """The read noise in photons (``sigma / alpha``; 0 while ``sigma`` is unresolved)."""
+        return float(self.sigma or 0.0) / float(self.alpha or 1.0)
 
     @property
     def tv_weight_factor(self) -> float:
@@ -300,7 +309,7 @@ class FluoGANConfig:
         """
         if self.margin_px is not None:
             return self.margin_px
-        sigma_px = self.effective_psf_fwhm_nm / FWHM_PER_SIGMA / self.pixel_size_nm
+        sigma_px = self.psf_fwhm_px / FWHM_PER_SIGMA
         return math.ceil(2.0 * sigma_px)
 
     @property

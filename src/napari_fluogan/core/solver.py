@@ -157,7 +157,7 @@ class _Problem:
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
         self.mean_noise_var = float(variance) / (self.n_frames * self.unit**2)
-        self.read_noise = float(config.sigma or 0.0) / float(config.alpha or 1.0)
+        self.read_noise = config.read_noise_photons
         self.psi = PsiOperator(
             config.make_psf(),
             config.pixel_size_nm,
@@ -185,7 +185,7 @@ class _Problem:
                 self.mean_image,
                 self.variance_image,
                 self.read_noise,
-                config.effective_psf_fwhm_nm / config.pixel_size_nm,
+                config.psf_fwhm_px,
                 fallback,
             )
             self.b_upper = bound / self.unit if bound is not None else None

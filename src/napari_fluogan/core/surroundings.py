@@ -68,8 +68,5 @@ def surroundings_slope(
     )
     variance = TemporalTrend(photons, config.detrend_frames).detrended_variance(photons)
     return fit_fluctuation_slope(
-        photons.mean(dim=0),
-        variance,
-        float(config.sigma or 0.0) / config.alpha,
-        config.effective_psf_fwhm_nm / config.pixel_size_nm,
+        photons.mean(dim=0), variance, config.read_noise_photons, config.psf_fwhm_px
     )
