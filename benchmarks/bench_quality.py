@@ -107,11 +107,12 @@ def simulate_phantom(
     background_photons: float,
     seed: int,
     pixel_nm: float = PIXEL_NM,
+    camera: Camera = CAMERA,
 ):
-    """The benchmark phantom as a blinking stack (:data:`CAMERA`, L = 4, its density)."""
+    """The benchmark phantom as a blinking stack (``camera``, L = 4, its density)."""
     return simulate_blinking(
         LinePairEmitters(ph), psf, pixel_nm, UPSAMPLE, n_frames,
-        density_per_nm=DENSITY_PER_NM, photophysics=photophysics, camera=CAMERA,
+        density_per_nm=DENSITY_PER_NM, photophysics=photophysics, camera=camera,
         background_photons=background_photons, seed=seed,
     )
 

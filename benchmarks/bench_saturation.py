@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import bench_quality
 import torch
-from bench_quality import PSF_FWHM_NM, line_pair_cell, phantom
+from bench_quality import CAMERA, PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
 
 from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.psf import psf_from_model
@@ -32,24 +31,20 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     photophysics, background = REGIMES["bright"]
     ph = phantom()
-    camera = bench_quality.CAMERA
     print(f"# {args.psf} PSF, bright, T = {args.frames}, seed {args.seed}; cell = resolved nm "
           "/ worst counting control / PSNR dB (! control split)")
     print(f"{'clip ADU':>9}{'clipped samples':>17}{'RL(mean)':>22}{'FluoGAN L2-only':>24}"
           f"{'reported':>10}")
     for clip in args.clip:
-        # the benchmark's camera with its maximum lowered (simulate_phantom reads CAMERA)
-        bench_quality.CAMERA = dataclasses.replace(camera, max_adu=clip)
-        sim = bench_quality.simulate_phantom(
+        sim = simulate_phantom(
             ph, psf_from_model(args.psf, PSF_FWHM_NM), args.frames, photophysics, background,
-            args.seed,
+            args.seed, camera=dataclasses.replace(CAMERA, max_adu=clip),
         )
         clipped = float((sim.frames >= clip).mean())
         rl, _ = line_pair_cell("rl", sim.frames, sim.truth, ph, args.seed, {})
         fg, snap = line_pair_cell("fluogan-l2", sim.frames, sim.truth, ph, args.seed, {})
         reported = int(snap.info["saturated_pixels"]) if snap is not None else 0
         print(f"{clip:>9}{clipped:>17.3f}{rl:>22}{fg:>24}{reported:>7} px", flush=True)
-    bench_quality.CAMERA = camera
 
 
 if __name__ == "__main__":
