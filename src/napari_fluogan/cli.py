@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="let b take any smooth light (default: b is capped at the light that does not "
         "fluctuate, so it cannot take the pedestal of crowded structure)",
     )
+    alg.add_argument(
+        "--keep-defective-pixels", action="store_true",
+        help="fit every pixel (default: hot and noisy camera pixels, sharper than the PSF "
+        "allows, are left out)",
+    )
     alg.add_argument("--batch-size", type=int, help="frames per minibatch")
     alg.add_argument("--snapshot-every", type=int, help="iterations between snapshots")
     alg.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device")
@@ -233,12 +238,13 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
         base["use_critic"] = False
     if args.no_background_bound:
         base["background_bound"] = False
+    if args.keep_defective_pixels:
+        base["leave_out_defective_pixels"] = False
     return FluoGANConfig.from_dict(base)
 
 
 def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
     """Run the engine to the end with a progress bar on stderr; the last snapshot."""
-    from .core.saturation import saturation_warning
     from .core.solver import reconstruct_iter
 
     progress = None
@@ -259,7 +265,7 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
     last = None
     try:
         for snap in reconstruct_iter(stack, config, on_stage=on_stage):
-            if last is None and (warning := saturation_warning(snap.info)):
+            for warning in snap.warnings() if last is None else []:
                 print(f"fluogan: warning: {warning}", file=sys.stderr)
             last = snap
             if progress is None and not quiet:

@@ -71,6 +71,9 @@ class FluoGANConfig:
     # widths (core/background_bound.py), so it cannot take the pedestal of crowded
     # structure
     background_bound: bool = True
+    # leave hot and noisy camera pixels (sharper than the PSF allows) out of the fit
+    # (core/defective_pixels.py)
+    leave_out_defective_pixels: bool = True
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
     # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
     # or short stacks get a stronger prior; bright long ones are limited by the PSF
@@ -183,7 +186,7 @@ class FluoGANConfig:
             _finite(name, value)
             if value < 0:
                 raise FluoGANError(f"{name} must be >= 0, got {value}.")
-        for name in ("use_critic", "fista", "background_bound"):
+        for name in ("use_critic", "fista", "background_bound", "leave_out_defective_pixels"):
             if not isinstance(getattr(self, name), bool):
                 raise FluoGANError(
                     f"{name} must be true or false, got {getattr(self, name)!r}."

@@ -30,6 +30,7 @@ from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
+from .defective_pixels import defect_warning, describe_defects, pixel_statistics
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
@@ -41,7 +42,7 @@ from .priors import (
     hyperbolic_tv_lipschitz,
 )
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
-from .saturation import describe_saturation, saturated_pixels
+from .saturation import describe_saturation, saturated_pixels, saturation_warning
 from .signal_level import dark_level, structure_level
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .surroundings import surroundings_slope
@@ -66,10 +67,23 @@ class Snapshot:
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
         auto chose it, by what ratio), whether ``b`` was capped by fluctuations, and the
-        saturated pixels, if any."""
-        parts = [describe_psf_model(self.config, self.info), describe_background_bound(self.info)]
-        saturation = describe_saturation(self.info)
-        return sep.join(parts if saturation is None else [*parts, saturation])
+        saturated and the hot or noisy pixels, if any."""
+        parts = [
+            describe_psf_model(self.config, self.info),
+            describe_background_bound(self.info),
+            describe_saturation(self.info),
+            describe_defects(self.info),
+        ]
+        return sep.join(part for part in parts if part is not None)
+
+    def warnings(self) -> list[str]:
+        """What the user should be told about the data of this run (saturated pixels,
+        many pixels left out as defective), once per run."""
+        found = [
+            saturation_warning(self.info),
+            defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
+        ]
+        return [text for text in found if text is not None]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -144,15 +158,19 @@ class _Problem:
         self.device = device
         self.frames = torch.as_tensor(photons, device=device)
         self.n_frames, m1, m2 = self.frames.shape
-        self.mean_image = self.frames.mean(dim=0)
+        # fluctuations are measured around the local (bleaching) trend, not the global mean
+        self.trend = TemporalTrend(self.frames, config.detrend_frames)
+        # hot and noisy camera pixels (defective_pixels.py): left out of the data term and
+        # the critic, and the field's statistics measured with their neighbours' values
+        self.mean_image, self.variance_image, self.defective = pixel_statistics(
+            self.frames, self.trend, config.psf_fwhm_px, config.leave_out_defective_pixels
+        )
+        self.weight = None if self.defective is None else (~self.defective).to(self.frames.dtype)
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
         # the light of the field's dimmest part, and u: the unit of x, b and the priors,
         # the light above it (signal_level.py)
         self.dark = dark_level(self.mean_image)
         self.unit = structure_level(self.mean_image, self.dark)
-        # fluctuations are measured around the local (bleaching) trend, not the global mean
-        self.trend = TemporalTrend(self.frames, config.detrend_frames)
-        self.variance_image = self.trend.detrended_variance(self.frames)
         variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
@@ -191,7 +209,8 @@ class _Problem:
             self.b_upper = bound / self.unit if bound is not None else None
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.psi(x) + b - self.target
+        residual = self.psi(x) + b - self.target
+        return residual if self.weight is None else residual * self.weight
 
     def project_background(self, b: torch.Tensor) -> torch.Tensor:
         """``b`` onto its feasible set: ``b >= 0`` and, with the fluctuation bound,
@@ -200,7 +219,8 @@ class _Problem:
         return b if self.b_upper is None else torch.minimum(b, self.b_upper)
 
     def critic_input(self, frames_ph: torch.Tensor, reference_ph: torch.Tensor) -> torch.Tensor:
-        return (frames_ph - reference_ph) / self.critic_scale
+        centred = (frames_ph - reference_ph) / self.critic_scale
+        return centred if self.weight is None else centred * self.weight
 
 
 class _Adversary:
@@ -528,7 +548,8 @@ def _run(
     # full, the margin could not take the light that spills in from outside, so the
     # ROI's border took it as a bright rim, and in a field full of dyes the rim rang
     # through x as a lattice of dots (docs/quality.md, "An ROI inside a field of dyes")
-    seen = psi.adjoint(torch.ones_like(problem.target))
+    observed = torch.ones_like(problem.target) if problem.weight is None else problem.weight
+    seen = psi.adjoint(observed)
     l1_share = seen / seen.max()
 
     # Initialisation from the mean image: b the level of the field's dimmest part, x the
@@ -586,6 +607,9 @@ def _run(
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
                 "saturated_pixels": float(
                     problem.saturated.sum() if problem.saturated is not None else 0
+                ),
+                "defective_pixels": float(
+                    problem.defective.sum() if problem.defective is not None else 0
                 ),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,

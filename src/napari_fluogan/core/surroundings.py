@@ -16,6 +16,7 @@ import torch
 
 from .background_bound import FluctuationSlope, fit_fluctuation_slope
 from .config import FluoGANConfig
+from .defective_pixels import pixel_statistics
 from .stack import to_photons
 from .trend import TemporalTrend
 
@@ -66,7 +67,10 @@ def surroundings_slope(
         ),
         device=device,
     )
-    variance = TemporalTrend(photons, config.detrend_frames).detrended_variance(photons)
-    return fit_fluctuation_slope(
-        photons.mean(dim=0), variance, config.read_noise_photons, config.psf_fwhm_px
+    mean, variance, _ = pixel_statistics(
+        photons,
+        TemporalTrend(photons, config.detrend_frames),
+        config.psf_fwhm_px,
+        config.leave_out_defective_pixels,
     )
+    return fit_fluctuation_slope(mean, variance, config.read_noise_photons, config.psf_fwhm_px)

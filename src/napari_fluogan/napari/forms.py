@@ -193,7 +193,15 @@ class ParameterForm:
             )
             row.margins = (0, 0, 0, 0)
             rows.append(row)
-        self.camera = Container(widgets=rows)
+        self.leave_out_defective_pixels = CheckBox(
+            name="leave_out_defective_pixels",
+            text="Leave out hot and noisy pixels",
+            value=d.leave_out_defective_pixels,
+            tooltip="Camera pixels brighter or noisier than their neighbours by more than "
+            "the PSF allows (hot pixels, telegraph noise) are left out of the fit; the "
+            "status line counts them. Off: every pixel is fitted as light.",
+        )
+        self.camera = Container(widgets=[*rows, self.leave_out_defective_pixels])
         # ---- reconstruction
         self.lambda1 = _float(
             "lambda1",
@@ -380,6 +388,7 @@ class ParameterForm:
             "lambda1",
             "lambda2",
             "background_bound",
+            "leave_out_defective_pixels",
             "use_critic",
             "iterations",
             "gamma",

@@ -23,7 +23,6 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
 from ..core.errors import FluoGANError
-from ..core.saturation import saturation_warning
 from ..core.solver import Snapshot
 from . import metadata_keys as keys
 from .forms import ParameterForm, group
@@ -564,7 +563,7 @@ class FluoGANWidget(QWidget):
             self._displaying = False
 
     def _show_snapshot(self, snap: Snapshot, state: RunState) -> None:
-        if state.last is None and (warning := saturation_warning(snap.info)):
+        for warning in snap.warnings() if state.last is None else []:
             show_warning(warning)  # once, with the run's first result
         state.last = snap
         self._show(snap, state)

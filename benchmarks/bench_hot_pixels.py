@@ -1,0 +1,101 @@
+"""Line pairs on a camera with hot and noisy pixels: what they do, and that they are left out.
+
+The benchmark phantom (bright, T = 300, seed 3) with a share of its pixels made
+defective, half hot (a constant excess) and half noisy (random telegraph noise: an
+excess in 30 % of the frames), of amplitudes drawn relative to the structure's
+brightest mean pixel above the field's dimmest: ``strong`` 0.3-3 times (hot) and
+0.5-2 times (noisy), ``weak`` 0.05-0.3 times. Cell: smallest resolved separation nm /
+worst counting control (``!``: split) / PSNR dB. "kept": FluoGAN with every pixel
+fitted (``leave_out_defective_pixels = False``); "found": defective pixels the
+default run left out, of those planted, and how many it left out that were not
+planted.
+
+    python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--seed 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from bench_quality import PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
+
+from napari_fluogan import FluoGANConfig
+from napari_fluogan.core.blinking import REGIMES
+from napari_fluogan.core.defective_pixels import pixel_statistics
+from napari_fluogan.core.psf import psf_from_model
+from napari_fluogan.core.solver import prepare_photons
+from napari_fluogan.core.trend import TemporalTrend
+
+AMPLITUDES = {"strong": ((0.3, 3.0), (0.5, 2.0)), "weak": ((0.05, 0.3), (0.05, 0.3))}
+
+
+def with_defects(
+    frames: np.ndarray, share: float, amplitude: str, seed: int
+) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """``frames`` (ADU) with ``share`` of the pixels made defective, and where they are."""
+    rng = np.random.default_rng(seed)
+    t, h, w = frames.shape
+    n = int(round(share * h * w / 2))
+    where = rng.choice(h * w, size=2 * n, replace=False)
+    hot, noisy = where[:n], where[n:]
+    mean = frames.mean(axis=0)
+    signal = float(mean.max() - np.quantile(mean, 0.02))
+    (hot_lo, hot_hi), (noisy_lo, noisy_hi) = AMPLITUDES[amplitude]
+    flat = frames.reshape(t, -1).astype(np.float64)
+    flat[:, hot] += rng.uniform(hot_lo, hot_hi, n) * signal
+    flat[:, noisy] += (rng.random((t, n)) < 0.3) * rng.uniform(noisy_lo, noisy_hi, n) * signal
+    out = np.clip(np.round(flat), 0, 65535).reshape(t, h, w).astype(np.uint16)
+    return out, {divmod(int(i), w) for i in where}
+
+
+def found_defects(frames: np.ndarray, config: FluoGANConfig) -> set[tuple[int, int]]:
+    """The pixels a run with ``config`` left out, found as the engine finds them."""
+    photons = torch.as_tensor(prepare_photons(frames, config)[0])
+    trend = TemporalTrend(photons, config.detrend_frames)
+    _, _, mask = pixel_statistics(photons, trend, config.psf_fwhm_px)
+    return set() if mask is None else {(int(i), int(j)) for i, j in torch.nonzero(mask)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.002, 0.01])
+    parser.add_argument("--amplitudes", nargs="+", default=list(AMPLITUDES),
+                        choices=list(AMPLITUDES))
+    parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
+                        choices=["airy", "gaussian"])
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    photophysics, background = REGIMES["bright"]
+    ph = phantom()
+    print(f"# bright, T = {args.frames}, seed {args.seed}; cell = resolved nm / worst counting "
+          "control / PSNR dB (! control split); found = left out and planted / planted, + "
+          "left out but not planted")
+    print(f"{'PSF':<9}{'defects':>8}{'amplitude':>10}{'RL(mean)':>20}{'FluoGAN kept':>20}"
+          f"{'FluoGAN default':>20}{'found':>12}")
+    for psf in args.psf:
+        clean = simulate_phantom(ph, psf_from_model(psf, PSF_FWHM_NM), args.frames,
+                                 photophysics, background, args.seed)
+        for share in args.shares:
+            for amplitude in args.amplitudes if share > 0 else args.amplitudes[:1]:
+                frames, planted = with_defects(clean.frames, share, amplitude, args.seed)
+                cells = [line_pair_cell("rl", frames, clean.truth, ph, args.seed)[0]]
+                cells.append(line_pair_cell("fluogan-l2", frames, clean.truth, ph, args.seed,
+                                            {"leave_out_defective_pixels": False})[0])
+                cell, snap = line_pair_cell("fluogan-l2", frames, clean.truth, ph, args.seed)
+                cells.append(cell)
+                assert snap is not None
+                found = found_defects(frames, snap.config)
+                assert len(found) == snap.info["defective_pixels"]
+                hits = f"{len(found & planted)} / {len(planted)} + {len(found - planted)}"
+                label = amplitude if share > 0 else "-"
+                print(f"{psf:<9}{share:>8.1%}{label:>10}" + "".join(f"{c:>20}" for c in cells)
+                      + f"{hits:>12}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

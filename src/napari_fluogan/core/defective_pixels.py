@@ -1,0 +1,173 @@
+"""Camera pixels whose light cannot have come through the PSF: hot and noisy pixels.
+
+sCMOS and EMCCD cameras have pixels with a raised dark current (hot: a constant
+excess) and pixels whose signal jumps between levels (random telegraph noise: an
+excess in the variance). Fitted as light, each becomes a bright spot in ``x``, and
+together they corrupt the statistics the engine measures on the field: on the
+benchmark phantom with 0.5 % hot and 0.5 % noisy pixels, FluoGAN lost a step and
+9 dB of PSNR, and the background cap's fit failed (``docs/quality.md``, "Hot and
+noisy pixels").
+
+Light reaches a camera pixel through the PSF, so it cannot change faster from one
+pixel to the next than the PSF does. Along a row, a point source gives the pixel
+under it at most :func:`neighbour_ratio_bound` times the mean of its two neighbours,
+whatever its position, and the same holds for any sum of point sources and for a
+background added to them (the ratio of sums is at most the largest ratio). The
+fluctuation variance is a sum over independent emitters of the PSF squared, so it
+obeys the same bound with the squared profile. A pixel that exceeds the bound, along
+the row and along the column, by more than :data:`Z_SCORE` standard errors of its
+mean (or of its variance) is defective. Along the ROI's border only the direction
+along the border is tested: light from just outside the ROI may rise towards it
+without bound; the four corners are not tested.
+
+The bound is taken for a PSF :data:`FWHM_SHARE` times as wide as given, so that a
+PSF somewhat narrower than the user's value, or sharper than a Gaussian at its
+core, is not mistaken for hot pixels. The engine leaves defective pixels out of
+the data term and the critic, and measures the field's statistics (dark level,
+background cap, fluctuation scale) with their values replaced by their neighbours'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+from .psf import FWHM_PER_SIGMA
+from .trend import TemporalTrend
+
+#: the bound is computed for a PSF this share of the given FWHM (margin for a PSF
+#: narrower than given)
+FWHM_SHARE = 0.8
+#: more than this share of a field's pixels found defective points to a PSF FWHM given
+#: too wide rather than to the camera (a warning says so)
+MANY_DEFECTS_SHARE = 0.02
+#: how far above its bound, in standard errors, a pixel must be to count as defective.
+#: The standard errors assume independent frames; blinking that lasts many frames makes
+#: them larger, and the margin in :data:`FWHM_SHARE` absorbs that
+Z_SCORE = 6.0
+
+
+def neighbour_ratio_bound(psf_fwhm_px: float, power: int = 1) -> float:
+    """The largest ratio of a pixel's light to the mean of its two neighbours along one
+    axis, for a point source anywhere in the pixel: a Gaussian PSF of ``psf_fwhm_px``
+    camera pixels, integrated over the pixels, raised to ``power`` (2: the fluctuation
+    variance)."""
+    sigma = psf_fwhm_px / FWHM_PER_SIGMA
+
+    def pixel(k: int, u: float) -> float:
+        # the light of pixel k from a point at u (pixel centres at integers)
+        scale = sigma * math.sqrt(2.0)
+        return 0.5 * (math.erf((k + 0.5 - u) / scale) - math.erf((k - 0.5 - u) / scale))
+
+    ratios = []
+    for i in range(21):
+        u = -0.5 + i / 20.0
+        centre, left, right = (pixel(k, u) ** power for k in (0, -1, 1))
+        ratios.append(centre / max(0.5 * (left + right), 1e-300))
+    return max(ratios)
+
+
+def _neighbour_means(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of each pixel's two neighbours along rows and along columns; NaN where a
+    neighbour is missing (the border)."""
+    nan = torch.full_like(image, float("nan"))
+    along_row, along_column = nan.clone(), nan.clone()
+    along_row[:, 1:-1] = 0.5 * (image[:, :-2] + image[:, 2:])
+    along_column[1:-1, :] = 0.5 * (image[:-2, :] + image[2:, :])
+    return along_row, along_column
+
+
+def _above_bound(image: torch.Tensor, bound: float, standard_error: torch.Tensor) -> torch.Tensor:
+    """Pixels above ``bound`` times their neighbours' mean by more than :data:`Z_SCORE`
+    standard errors, along every axis where they have neighbours (and at least one)."""
+    excess = []
+    for neighbours in _neighbour_means(image):
+        allowed = bound * neighbours.clamp_min(0.0)
+        excess.append(image - allowed - Z_SCORE * standard_error)
+    row, column = excess
+    tested = ~(row.isnan() & column.isnan())
+    # NaN (no neighbours along that axis) counts as exceeding, so that a border pixel
+    # is judged along the border alone
+    return tested & (row.nan_to_num(nan=1.0) > 0) & (column.nan_to_num(nan=1.0) > 0)
+
+
+def defective_pixels(
+    mean: torch.Tensor, variance: torch.Tensor, n_frames: int, psf_fwhm_px: float
+) -> torch.Tensor | None:
+    """Boolean mask (h, w) of hot or noisy pixels, or None where there are none.
+
+    ``mean`` and ``variance``: the frames' temporal mean and (detrended) variance per
+    camera pixel, in photons; ``n_frames`` the frames they were measured over.
+    """
+    if min(mean.shape) < 3:
+        return None
+    fwhm = FWHM_SHARE * psf_fwhm_px
+    # the standard errors from the neighbours' variance: a noisy pixel's own variance
+    # would hide it
+    row_var, column_var = _neighbour_means(variance)
+    reference = torch.fmin(row_var, column_var).nan_to_num(nan=float(variance.median()))
+    reference = reference.clamp_min(1e-12)
+    # light and its variance are never negative, so the bound holds with a floor of
+    # zero whatever the background; a floor at the field's dark level did not (in a
+    # crowded field the dimmest part still holds the structure's light, and border
+    # pixels near it exceeded the bound)
+    hot = _above_bound(mean, neighbour_ratio_bound(fwhm), (reference / n_frames).sqrt())
+    noisy = _above_bound(
+        variance,
+        neighbour_ratio_bound(fwhm, power=2),
+        reference * math.sqrt(2.0 / max(n_frames - 1, 1)),
+    )
+    mask = hot | noisy
+    return mask if bool(mask.any()) else None
+
+
+def repaired(image: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``image`` with the pixels in ``mask`` replaced by the mean of their good
+    neighbours (the 3 x 3 ring); unchanged where ``mask`` is None."""
+    if mask is None:
+        return image
+    good = (~mask).to(image.dtype)[None, None]
+    ring = torch.ones(1, 1, 3, 3, dtype=image.dtype, device=image.device)
+    ring[0, 0, 1, 1] = 0.0
+    total = torch.nn.functional.conv2d(image[None, None] * good, ring, padding=1)[0, 0]
+    count = torch.nn.functional.conv2d(good, ring, padding=1)[0, 0]
+    fallback = image[~mask].median() if bool((~mask).any()) else image.median()
+    filled = torch.where(count > 0, total / count.clamp_min(1.0), fallback)
+    return torch.where(mask, filled, image)
+
+
+def pixel_statistics(
+    frames: torch.Tensor, trend: TemporalTrend, psf_fwhm_px: float, leave_out: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The temporal mean and the variance around ``trend`` of photon ``frames`` (T, h,
+    w), with defective pixels' values replaced by their neighbours', and the mask of
+    those pixels (None: none, or ``leave_out`` false: not looked for)."""
+    mean = frames.mean(dim=0)
+    variance = trend.detrended_variance(frames)
+    if not leave_out:
+        return mean, variance, None
+    mask = defective_pixels(mean, variance, frames.shape[0], psf_fwhm_px)
+    return repaired(mean, mask), repaired(variance, mask), mask
+
+
+def describe_defects(info: Mapping[str, float]) -> str | None:
+    """For a status line (``Snapshot.info``): the defective pixels left out, or None."""
+    n = int(info.get("defective_pixels", 0))
+    return f"{n} hot/noisy px left out" if n > 0 else None
+
+
+def defect_warning(info: Mapping[str, float], n_pixels: int, psf_fwhm_nm: float) -> str | None:
+    """What to tell the user when many of a field's ``n_pixels`` were left out
+    (``Snapshot.info``), or None. A camera with that many bad pixels is rare; a PSF
+    FWHM given too wide makes the data look sharper than it allows, everywhere."""
+    n = int(info.get("defective_pixels", 0))
+    if n <= MANY_DEFECTS_SHARE * n_pixels:
+        return None
+    return (
+        f"{n} pixels of the ROI ({n / n_pixels:.0%}) are brighter or noisier than their "
+        f"neighbours by more than a PSF of FWHM {psf_fwhm_nm:.0f} nm allows and were left "
+        "out of the fit. Unless the camera is that bad, the PSF FWHM is too wide: check "
+        "it and the pixel size."
+    )

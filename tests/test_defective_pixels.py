@@ -1,0 +1,116 @@
+"""Hot and noisy camera pixels: found by the PSF's bound on neighbouring pixels, left
+out of the fit, and reported (core/defective_pixels.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_fluogan import FluoGANConfig, reconstruct
+from napari_fluogan.core.defective_pixels import (
+    defective_pixels,
+    describe_defects,
+    neighbour_ratio_bound,
+    repaired,
+)
+from napari_fluogan.core.psf import FWHM_PER_SIGMA
+from napari_fluogan.core.trend import TemporalTrend
+
+#: the benchmark's PSF in camera pixels (318 nm at 100 nm)
+FWHM_PX = 3.18
+HOT = [(3, 12), (0, 9)]  # one inside, one on the top border
+NOISY = [(12, 4)]
+
+
+def blinking_blobs(
+    seed: int = 0, defects: bool = False, n_frames: int = 80, shape=(16, 16)
+) -> np.ndarray:
+    """Two blinking emitters through a Gaussian PSF (FWHM 3.18 px) on a dim
+    background, one inside the field and one just outside its left border; ADU with
+    gain 2, offset 100, read noise 2. ``defects``: pixels :data:`HOT` with a constant
+    excess and :data:`NOISY` jumping between two levels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    sigma = FWHM_PX / FWHM_PER_SIGMA
+
+    def spot(y: float, x: float) -> np.ndarray:
+        return np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * sigma**2))
+
+    on = rng.random((2, n_frames)) < 0.4
+    light = (
+        3.0
+        + 200.0 * on[0, :, None, None] * spot(8.0, 9.0)
+        + 400.0 * on[1, :, None, None] * spot(6.0, -1.2)
+    )
+    electrons = rng.poisson(light).astype(np.float64)
+    if defects:
+        for y, x in HOT:
+            electrons[:, y, x] += 40.0
+        for y, x in NOISY:
+            electrons[:, y, x] += 60.0 * (rng.random(n_frames) < 0.3)
+    frames = 100.0 + 2.0 * electrons + rng.normal(0.0, 2.0, electrons.shape)
+    return np.round(frames).astype(np.uint16)
+
+
+def statistics(raw: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    photons = torch.as_tensor((raw.astype(np.float32) - 100.0) / 2.0)
+    return photons.mean(dim=0), TemporalTrend(photons, 50).detrended_variance(photons)
+
+
+def test_the_bound_is_a_point_sources_peak_over_its_neighbours():
+    sigma = 2.5 / FWHM_PER_SIGMA
+
+    def pixel(k: int) -> float:  # a point at a pixel's centre, integrated over pixels
+        s = sigma * math.sqrt(2.0)
+        return 0.5 * (math.erf((k + 0.5) / s) - math.erf((k - 0.5) / s))
+
+    assert neighbour_ratio_bound(2.5) == pytest.approx(pixel(0) / pixel(1), rel=1e-6)
+    assert neighbour_ratio_bound(2.5, power=2) == pytest.approx((pixel(0) / pixel(1)) ** 2)
+    # a narrower PSF allows sharper peaks
+    assert neighbour_ratio_bound(1.5) > neighbour_ratio_bound(2.5) > neighbour_ratio_bound(4.0)
+
+
+def test_light_through_the_psf_is_never_flagged():
+    # a blinking emitter inside and a brighter one just outside the left border, whose
+    # light climbs towards the border faster than the bound allows inside the field
+    for seed in range(3):
+        mean, variance = statistics(blinking_blobs(seed))
+        assert defective_pixels(mean, variance, 80, FWHM_PX) is None
+
+
+def test_hot_and_noisy_pixels_are_found():
+    mean, variance = statistics(blinking_blobs(defects=True))
+    mask = defective_pixels(mean, variance, 80, FWHM_PX)
+    assert mask is not None
+    assert sorted(map(tuple, torch.nonzero(mask).tolist())) == sorted(HOT + NOISY)
+
+
+def test_repaired_pixels_take_their_good_neighbours_mean():
+    image = torch.arange(25, dtype=torch.float32).reshape(5, 5)
+    mask = torch.zeros(5, 5, dtype=torch.bool)
+    mask[2, 2] = mask[2, 3] = True
+    fixed = repaired(image, mask)
+    ring = [image[i, j] for i in (1, 2, 3) for j in (1, 2, 3) if (i, j) not in ((2, 2), (2, 3))]
+    assert float(fixed[2, 2]) == pytest.approx(float(sum(ring) / len(ring)))
+    assert torch.equal(fixed[~mask], image[~mask])
+    assert repaired(image, None) is image
+
+
+def test_a_run_leaves_defective_pixels_out():
+    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, pixel_size_nm=100.0,
+                        psf_fwhm_nm=318.0, use_critic=False, psf_model="gaussian",
+                        iterations=150, device="cpu")
+    clean = reconstruct(blinking_blobs(), cfg)
+    hot = reconstruct(blinking_blobs(defects=True), cfg)
+    assert clean.info["defective_pixels"] == 0 and describe_defects(clean.info) is None
+    assert "hot/noisy" not in clean.describe_model()
+    assert hot.info["defective_pixels"] == 3
+    assert "3 hot/noisy px left out" in hot.describe_model()
+    # no spot where the hot pixel is: the fine pixels under it hold what they hold
+    # without it (fitted, they took most of its 40 photons: 67 against 1.4)
+    y, x = HOT[0]
+    block = np.s_[4 * y - 2 : 4 * y + 6, 4 * x - 2 : 4 * x + 6]
+    assert abs(hot.x[block].sum() - clean.x[block].sum()) < 4.0
