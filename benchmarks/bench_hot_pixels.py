@@ -1,6 +1,6 @@
 """Line pairs on a camera with hot and noisy pixels: what they do, and that they are left out.
 
-The benchmark phantom (bright, T = 300, seed 3) with a share of its pixels made
+The benchmark phantom (bright by default, T = 300, seed 3) with a share of its pixels made
 defective, half hot (a constant excess) and half noisy (random telegraph noise: an
 excess in 30 % of the frames), of amplitudes drawn relative to the structure's
 brightest mean pixel above the field's dimmest: ``strong`` 0.3-3 times (hot) and
@@ -10,7 +10,7 @@ fitted (``leave_out_defective_pixels = False``); "found": defective pixels the
 default run left out, of those planted, and how many it left out that were not
 planted.
 
-    python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--seed 3]
+    python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--regime bright] [--seed 3]
 """
 
 from __future__ import annotations
@@ -65,15 +65,16 @@ def main() -> None:
                         choices=list(AMPLITUDES))
     parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
                         choices=["airy", "gaussian"])
+    parser.add_argument("--regime", choices=list(REGIMES), default="bright")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    photophysics, background = REGIMES["bright"]
+    photophysics, background = REGIMES[args.regime]
     ph = phantom()
-    print(f"# bright, T = {args.frames}, seed {args.seed}; cell = resolved nm / worst counting "
-          "control / PSNR dB (! control split); found = left out and planted / planted, + "
+    print(f"# {args.regime}, T = {args.frames}, seed {args.seed}; cell = resolved nm / worst "
+          "counting control / PSNR dB (! control split); found = left out and planted / planted, + "
           "left out but not planted")
     print(f"{'PSF':<9}{'defects':>8}{'amplitude':>10}{'RL(mean)':>20}{'FluoGAN kept':>20}"
           f"{'FluoGAN default':>20}{'found':>12}")

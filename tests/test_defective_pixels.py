@@ -3,14 +3,18 @@ out of the fit, and reported (core/defective_pixels.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 
 from napari_fluogan import FluoGANConfig, reconstruct
+from napari_fluogan.cli import main
 from napari_fluogan.core.defective_pixels import (
+    defect_warning,
     defective_pixels,
     describe_defects,
     neighbour_ratio_bound,
@@ -114,3 +118,35 @@ def test_a_run_leaves_defective_pixels_out():
     y, x = HOT[0]
     block = np.s_[4 * y - 2 : 4 * y + 6, 4 * x - 2 : 4 * x + 6]
     assert abs(hot.x[block].sum() - clean.x[block].sum()) < 4.0
+
+
+def test_many_defects_point_to_a_psf_given_too_wide():
+    assert defect_warning({"defective_pixels": 5}, 256, 600.0) is None  # 2 %
+    warning = defect_warning({"defective_pixels": 26}, 256, 600.0)
+    assert warning is not None and "26 pixels of the ROI (10%)" in warning
+    assert "600 nm" in warning and "PSF FWHM is too wide" in warning
+    assert defect_warning({}, 256, 600.0) is None
+
+
+def test_cli_leaves_defective_pixels_out_unless_told(tmp_path, capsys):
+    path = tmp_path / "hot.tif"
+    tifffile.imwrite(path, blinking_blobs(defects=True))
+    common = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
+              "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
+              "--offset", "100", "--sigma", "2"]
+    assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
+    assert "3 hot/noisy px left out" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert main(["reconstruct", str(path), "--out", str(out), "--keep-defective-pixels",
+                 *common]) == 0
+    assert "hot/noisy" not in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["leave_out_defective_pixels"] is False
+
+
+def test_a_few_photons_beside_pixels_that_never_light_are_not_a_defect():
+    # a dark field clipped at zero (as in the real stack's gap): most pixels read 0 in
+    # every frame, and one caught 10 photons over 500 frames
+    frames = torch.zeros(500, 8, 8)
+    frames[::50, 4, 4] = 1.0
+    trend = TemporalTrend(frames, 50)
+    assert defective_pixels(frames.mean(0), trend.detrended_variance(frames), 500, 3.18) is None

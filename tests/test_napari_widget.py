@@ -520,3 +520,21 @@ def test_saturated_pixels_raise_one_warning(make_napari_viewer, qtbot, notes):
     warnings = [msg for severity, msg in notes if severity == "warning" and "saturated" in msg]
     assert len(warnings) == 1, notes  # once per run, not per snapshot
     assert "saturated px" in widget.status.value
+
+
+def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
+    from .test_defective_pixels import blinking_blobs
+
+    viewer = make_napari_viewer()
+    viewer.add_image(blinking_blobs(defects=True), name="hot")
+    widget = FluoGANWidget(viewer)
+    fast_settings(widget, iterations=4, every=2)
+    assert widget.form.leave_out_defective_pixels.value  # the default
+    assert widget.run()
+    wait_done(qtbot, widget)
+    assert "3 hot/noisy px left out" in widget.status.value
+    widget.form.leave_out_defective_pixels.value = False
+    assert widget.run()
+    wait_done(qtbot, widget)
+    assert "hot/noisy" not in widget.status.value
+    assert widget.status.value.startswith("done")
