@@ -520,10 +520,12 @@ def test_saturated_pixels_raise_one_warning(make_napari_viewer, qtbot, notes):
     warnings = [msg for severity, msg in notes if severity == "warning" and "saturated" in msg]
     assert len(warnings) == 1, notes  # once per run, not per snapshot
     assert "saturated px" in widget.status.value
+    flagged = viewer.layers["clipped FluoGAN flagged pixels"]
+    assert len(flagged.data) >= 4 and set(flagged.features["kind"]) == {"saturated"}
 
 
 def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
-    from .test_defective_pixels import blinking_blobs
+    from .test_defective_pixels import HOT, NOISY, blinking_blobs
 
     viewer = make_napari_viewer()
     viewer.add_image(blinking_blobs(defects=True), name="hot")
@@ -533,8 +535,16 @@ def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
     assert widget.run()
     wait_done(qtbot, widget)
     assert "3 hot/noisy px left out" in widget.status.value
+    # marked over the input: squares on the flagged camera pixels
+    flagged = viewer.layers["hot FluoGAN flagged pixels"]
+    assert sorted(map(tuple, flagged.data.astype(int).tolist())) == sorted(HOT + NOISY)
+    assert list(flagged.features["kind"]) == ["hot or noisy"] * 3
+    b_layer = viewer.layers["hot FluoGAN b"]  # on b's camera grid, over the input
+    np.testing.assert_allclose(flagged.scale, b_layer.scale)
+    np.testing.assert_allclose(flagged.translate, b_layer.translate)
     widget.form.leave_out_defective_pixels.value = False
     assert widget.run()
     wait_done(qtbot, widget)
     assert "hot/noisy" not in widget.status.value
     assert widget.status.value.startswith("done")
+    assert len(flagged.data) == 0  # the same layer, emptied

@@ -63,6 +63,9 @@ class Snapshot:
     config: FluoGANConfig
     done: bool = False
     info: dict[str, float] = field(default_factory=dict)
+    #: camera pixels of the ROI the run flagged, as (N, 2) row, column indices by kind:
+    #: "saturated" (reported, still fitted) and "hot or noisy" (left out of the fit)
+    flagged_pixels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
@@ -187,6 +190,11 @@ class _Problem:
         self.target = self.mean_image / self.unit  # normalised mean image
         # pixels the camera clipped (saturation.py), or None: reported, not fitted apart
         self.saturated = saturated_pixels(self.frames)
+        self.flagged_pixels = {
+            kind: torch.nonzero(mask).cpu().numpy()
+            for kind, mask in (("saturated", self.saturated), ("hot or noisy", self.defective))
+            if mask is not None
+        }
         self.n_coarse = m1 * m2
         # the most light b may hold per camera pixel (normalised), or None: no bound
         self.b_upper = None
@@ -614,6 +622,7 @@ def _run(
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },
+            problem.flagged_pixels,
         )
         last_good = snap
         return snap

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton
-from napari.layers import Image, Shapes
+from napari.layers import Image, Points, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
@@ -67,6 +67,7 @@ class RunState:
     roi: Roi
     x_name: str
     b_name: str
+    flagged_name: str
     x_overlay: Overlay
     b_overlay: Overlay
     units: tuple[Any, ...]
@@ -80,6 +81,10 @@ class RunState:
     detached: bool = False
     outcome: RunOutcome | None = None
     layers: dict[str, Image] = field(default_factory=dict)
+
+
+#: the colour of each kind of flagged camera pixel (RGBA)
+FLAG_COLOURS = {"saturated": (1.0, 0.55, 0.0, 1.0), "hot or noisy": (0.0, 0.9, 1.0, 1.0)}
 
 
 def _shape(layer: Image) -> tuple[int, ...]:
@@ -443,6 +448,7 @@ class FluoGANWidget(QWidget):
             roi=roi,
             x_name=f"{layer.name}{suffix} FluoGAN x",
             b_name=f"{layer.name}{suffix} FluoGAN b",
+            flagged_name=f"{layer.name}{suffix} FluoGAN flagged pixels",
             x_overlay=overlay_transform(
                 (roi.y, roi.x), config.upsample, layer.scale, layer.translate
             ),
@@ -563,8 +569,10 @@ class FluoGANWidget(QWidget):
             self._displaying = False
 
     def _show_snapshot(self, snap: Snapshot, state: RunState) -> None:
-        for warning in snap.warnings() if state.last is None else []:
-            show_warning(warning)  # once, with the run's first result
+        if state.last is None:  # once, with the run's first result
+            for warning in snap.warnings():
+                show_warning(warning)
+            self._show_flagged(snap, state)
         state.last = snap
         self._show(snap, state)
         self.snapshots_shown += 1
@@ -617,6 +625,42 @@ class FluoGANWidget(QWidget):
                     keys.ROI: list(state.roi.as_tuple),
                     keys.ITERATION: snap.iteration,
                 }
+            )
+
+    def _show_flagged(self, snap: Snapshot, state: RunState) -> None:
+        """Mark the camera pixels the run flagged (saturated; hot or noisy, left out) with
+        squares over the input, in a Points layer; empty it when a run flags none."""
+        kinds = [kind for kind, where in snap.flagged_pixels.items() for _ in where]
+        data = (
+            np.concatenate(list(snap.flagged_pixels.values())).astype(float)
+            if kinds
+            else np.empty((0, 2))
+        )
+        colours = np.array([FLAG_COLOURS[kind] for kind in kinds]).reshape(-1, 4)
+        existing = [
+            lay for lay in self.viewer.layers if lay.name == state.flagged_name
+            and isinstance(lay, Points)
+        ]
+        if existing:
+            layer = existing[0]
+            layer.data = data
+            layer.features = {"kind": kinds}
+            if kinds:
+                layer.face_color = colours
+            layer.scale, layer.translate = state.b_overlay.scale, state.b_overlay.translate
+        elif kinds:
+            self.viewer.add_points(
+                data,
+                name=state.flagged_name,
+                features={"kind": kinds},
+                face_color=colours,
+                border_width=0,
+                symbol="square",
+                size=1.0,
+                opacity=0.6,
+                scale=state.b_overlay.scale,
+                translate=state.b_overlay.translate,
+                units=state.units,
             )
 
     def _finish(self, state: RunState) -> None:
