@@ -21,6 +21,7 @@ from napari_fluogan.core.defective_pixels import (
     repaired,
 )
 from napari_fluogan.core.psf import FWHM_PER_SIGMA
+from napari_fluogan.core.saturation import saturated_pixels
 from napari_fluogan.core.trend import TemporalTrend
 
 #: the benchmark's PSF in camera pixels (318 nm at 100 nm)
@@ -150,3 +151,16 @@ def test_a_few_photons_beside_pixels_that_never_light_are_not_a_defect():
     frames[::50, 4, 4] = 1.0
     trend = TemporalTrend(frames, 50)
     assert defective_pixels(frames.mean(0), trend.detrended_variance(frames), 500, 3.18) is None
+
+
+def test_pixels_beside_saturated_ones_are_not_called_noisy():
+    from .test_saturation import clipped_stack
+
+    photons = torch.as_tensor((clipped_stack(400).astype(np.float32) - 100.0) / 2.0)
+    mean, variance = photons.mean(0), TemporalTrend(photons, 50).detrended_variance(photons)
+    # clipping takes the variance of the blob's core away, so its rim looks noisy ...
+    assert defective_pixels(mean, variance, 60, FWHM_PX) is not None
+    # ... unless the clipped pixels are known
+    saturated = saturated_pixels(photons)
+    assert saturated is not None
+    assert defective_pixels(mean, variance, 60, FWHM_PX, saturated) is None

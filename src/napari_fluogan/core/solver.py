@@ -163,10 +163,16 @@ class _Problem:
         self.n_frames, m1, m2 = self.frames.shape
         # fluctuations are measured around the local (bleaching) trend, not the global mean
         self.trend = TemporalTrend(self.frames, config.detrend_frames)
+        # pixels the camera clipped (saturation.py), or None: reported, not fitted apart
+        self.saturated = saturated_pixels(self.frames)
         # hot and noisy camera pixels (defective_pixels.py): left out of the data term and
         # the critic, and the field's statistics measured with their neighbours' values
         self.mean_image, self.variance_image, self.defective = pixel_statistics(
-            self.frames, self.trend, config.psf_fwhm_px, config.leave_out_defective_pixels
+            self.frames,
+            self.trend,
+            config.psf_fwhm_px,
+            config.leave_out_defective_pixels,
+            self.saturated,
         )
         self.weight = None if self.defective is None else (~self.defective).to(self.frames.dtype)
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
@@ -188,8 +194,6 @@ class _Problem:
             margin=config.effective_margin_px,
         )
         self.target = self.mean_image / self.unit  # normalised mean image
-        # pixels the camera clipped (saturation.py), or None: reported, not fitted apart
-        self.saturated = saturated_pixels(self.frames)
         self.flagged_pixels = {
             kind: torch.nonzero(mask).cpu().numpy()
             for kind, mask in (("saturated", self.saturated), ("hot or noisy", self.defective))

@@ -17,6 +17,7 @@ import torch
 from .background_bound import FluctuationSlope, fit_fluctuation_slope
 from .config import FluoGANConfig
 from .defective_pixels import pixel_statistics
+from .saturation import saturated_pixels
 from .stack import to_photons
 from .trend import TemporalTrend
 
@@ -72,5 +73,6 @@ def surroundings_slope(
         TemporalTrend(photons, config.detrend_frames),
         config.psf_fwhm_px,
         config.leave_out_defective_pixels,
+        saturated_pixels(photons),
     )
     return fit_fluctuation_slope(mean, variance, config.read_noise_photons, config.psf_fwhm_px)
