@@ -102,6 +102,9 @@ def test_repaired_pixels_take_their_good_neighbours_mean():
     assert float(fixed[2, 2]) == pytest.approx(float(sum(ring) / len(ring)))
     assert torch.equal(fixed[~mask], image[~mask])
     assert repaired(image, None) is image
+    # a batch of images, each repaired alike
+    batch = torch.stack([image, 2.0 * image])
+    torch.testing.assert_close(repaired(batch, mask), torch.stack([fixed, 2.0 * fixed]))
 
 
 def test_a_run_leaves_defective_pixels_out():

@@ -142,18 +142,22 @@ def defective_pixels(
 
 
 def repaired(image: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``image`` with the pixels in ``mask`` replaced by the mean of their good
-    neighbours (the 3 x 3 ring); unchanged where ``mask`` is None."""
+    """``image`` (h, w), or a batch of them (..., h, w), with the pixels in ``mask``
+    (h, w) replaced by the mean of their good neighbours (the 3 x 3 ring); unchanged
+    where ``mask`` is None."""
     if mask is None:
         return image
+    shape = image.shape
+    images = image.reshape(-1, 1, *shape[-2:])
     good = (~mask).to(image.dtype)[None, None]
     ring = torch.ones(1, 1, 3, 3, dtype=image.dtype, device=image.device)
     ring[0, 0, 1, 1] = 0.0
-    total = torch.nn.functional.conv2d(image[None, None] * good, ring, padding=1)[0, 0]
-    count = torch.nn.functional.conv2d(good, ring, padding=1)[0, 0]
-    fallback = image[~mask].median() if bool((~mask).any()) else image.median()
+    total = torch.nn.functional.conv2d(images * good, ring, padding=1)
+    count = torch.nn.functional.conv2d(good, ring, padding=1)
+    # a pixel with no good neighbour (a 3 x 3 block of defects) takes the image's median
+    fallback = images[..., ~mask].median(dim=-1).values[:, :, None, None]
     filled = torch.where(count > 0, total / count.clamp_min(1.0), fallback)
-    return torch.where(mask, filled, image)
+    return torch.where(mask, filled, images).reshape(shape)
 
 
 def pixel_statistics(

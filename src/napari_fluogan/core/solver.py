@@ -30,7 +30,7 @@ from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
-from .defective_pixels import defect_warning, describe_defects, pixel_statistics
+from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
@@ -312,6 +312,8 @@ class _Adversary:
         shrink = max(0.1 * float(signal.mean()), floor)
         now = (problem.trend.at(index) - b_ph).clamp_min(0.0)
         ratio = (now + shrink * level[:, None, None]) / (signal + shrink)
+        # a hot pixel's trend is not the dyes' brightness: its neighbours' ratio is
+        ratio = repaired(ratio, problem.defective)
         return problem.psi.to_fine_grid(ratio.clamp(0.0, 10.0))
 
     def _simulate(
