@@ -27,8 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .errors import FluoGANError
+from .noise_correlation import (
+    MAX_CORRELATION,
+    correlated_noise_message,
+    neighbour_noise_correlation,
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,13 @@ def estimate_camera(
     y = np.asarray(frames, dtype=np.float64)
     if y.ndim != 3 or y.shape[0] < 3:
         raise FluoGANError("Camera calibration needs a stack of at least 3 frames.")
+    correlation = neighbour_noise_correlation(torch.from_numpy(y))
+    if correlation > MAX_CORRELATION:
+        raise FluoGANError(
+            f"{correlated_noise_message(correlation)} The camera values cannot be "
+            "estimated from such frames: use the raw frames, or enter alpha, offset and "
+            "sigma by hand."
+        )
     mu = y.mean(axis=0)
     d = np.diff(y, axis=0)
     v = 0.5 * (d**2).mean(axis=0)

@@ -34,6 +34,7 @@ from .defective_pixels import defect_warning, describe_defects, pixel_statistics
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
+from .noise_correlation import correlated_noise_warning, neighbour_noise_correlation
 from .physics import PsiOperator, estimate_fluctuation_gain, simulate_photons
 from .priors import (
     divergence_adjoint,
@@ -85,6 +86,7 @@ class Snapshot:
         found = [
             saturation_warning(self.info),
             defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
+            correlated_noise_warning(self.info),
         ]
         return [text for text in found if text is not None]
 
@@ -194,6 +196,8 @@ class _Problem:
             margin=config.effective_margin_px,
         )
         self.target = self.mean_image / self.unit  # normalised mean image
+        # neighbouring pixels' noise correlation: about 0 for raw frames (noise_correlation.py)
+        self.noise_correlation = neighbour_noise_correlation(self.frames)
         self.flagged_pixels = {
             kind: torch.nonzero(mask).cpu().numpy()
             for kind, mask in (("saturated", self.saturated), ("hot or noisy", self.defective))
@@ -622,6 +626,7 @@ def _run(
                 "saturated_pixels": float(
                     problem.saturated.sum() if problem.saturated is not None else 0
                 ),
+                "neighbour_noise_correlation": problem.noise_correlation,
                 "defective_pixels": float(
                     problem.defective.sum() if problem.defective is not None else 0
                 ),
