@@ -78,11 +78,17 @@ def _neighbour_means(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return along_row, along_column
 
 
-def _above_bound(image: torch.Tensor, bound: float, standard_error: torch.Tensor) -> torch.Tensor:
-    """Pixels above ``bound`` times their neighbours' mean by more than :data:`Z_SCORE`
-    standard errors, along every axis where they have neighbours (and at least one)."""
+def _above_bound(
+    image: torch.Tensor,
+    neighbour_means: tuple[torch.Tensor, torch.Tensor],
+    bound: float,
+    standard_error: torch.Tensor,
+) -> torch.Tensor:
+    """Pixels above ``bound`` times their neighbours' mean (``neighbour_means``: from
+    :func:`_neighbour_means` of ``image``) by more than :data:`Z_SCORE` standard errors,
+    along every axis where they have neighbours (and at least one)."""
     excess = []
-    for neighbours in _neighbour_means(image):
+    for neighbours in neighbour_means:
         allowed = bound * neighbours.clamp_min(0.0)
         excess.append(image - allowed - Z_SCORE * standard_error)
     row, column = excess
@@ -114,8 +120,8 @@ def defective_pixels(
     # would hide it), but never below the pixel's own shot noise: next to pixels that
     # read zero in every frame (a dark field clipped at zero), a few photons are not a
     # defect
-    row_var, column_var = _neighbour_means(variance)
-    reference = torch.fmin(row_var, column_var).nan_to_num(nan=float(variance.median()))
+    variance_neighbours = _neighbour_means(variance)
+    reference = torch.fmin(*variance_neighbours).nan_to_num(nan=float(variance.median()))
     reference = reference.clamp_min(1e-12)
     shot = mean.clamp_min(0.0)
     # light and its variance are never negative, so the bound holds with a floor of
@@ -123,12 +129,16 @@ def defective_pixels(
     # crowded field the dimmest part still holds the structure's light, and border
     # pixels near it exceeded the bound)
     hot = _above_bound(
-        mean, neighbour_ratio_bound(fwhm), (torch.maximum(reference, shot) / n_frames).sqrt()
+        mean,
+        _neighbour_means(mean),
+        neighbour_ratio_bound(fwhm),
+        (torch.maximum(reference, shot) / n_frames).sqrt(),
     )
     # the sample variance's own variance: 2 var^2 / T for Gaussian noise, plus the mean
     # over T for Poisson counts (their fourth cumulant)
     noisy = _above_bound(
         variance,
+        variance_neighbours,
         neighbour_ratio_bound(fwhm, power=2),
         ((2.0 * reference**2 + shot) / max(n_frames - 1, 1)).sqrt(),
     )
