@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton
-from napari.layers import Image, Points, Shapes
+from napari.layers import Image, Layer, Points, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
@@ -591,14 +591,8 @@ class FluoGANWidget(QWidget):
         ):
             layer = state.layers.get(role)
             if layer is None or layer not in self.viewer.layers:
-                existing = [
-                    lay
-                    for lay in self.viewer.layers
-                    if lay.name == name and isinstance(lay, Image) and lay.ndim == 2
-                ]
-                if existing:
-                    layer = existing[0]
-                else:
+                layer = self._layer_named(name, Image)
+                if layer is None:
                     layer = self.viewer.add_image(
                         data,
                         name=name,
@@ -627,6 +621,17 @@ class FluoGANWidget(QWidget):
                 }
             )
 
+    def _layer_named(self, name: str, kind: type[Layer]) -> Any:
+        """The viewer's 2-D layer of this name and kind (a previous run's result), or None."""
+        return next(
+            (
+                lay
+                for lay in self.viewer.layers
+                if lay.name == name and isinstance(lay, kind) and lay.ndim == 2
+            ),
+            None,
+        )
+
     def _show_flagged(self, snap: Snapshot, state: RunState) -> None:
         """Mark the camera pixels the run flagged (saturated; hot or noisy, left out) with
         squares over the input, in a Points layer; empty it when a run flags none."""
@@ -637,12 +642,8 @@ class FluoGANWidget(QWidget):
             else np.empty((0, 2))
         )
         colours = np.array([FLAG_COLOURS[kind] for kind in kinds]).reshape(-1, 4)
-        existing = [
-            lay for lay in self.viewer.layers if lay.name == state.flagged_name
-            and isinstance(lay, Points)
-        ]
-        if existing:
-            layer = existing[0]
+        layer = self._layer_named(state.flagged_name, Points)
+        if layer is not None:
             layer.data = data
             layer.features = {"kind": kinds}
             if kinds:
