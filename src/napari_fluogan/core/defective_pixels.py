@@ -36,6 +36,8 @@ import torch
 from .psf import FWHM_PER_SIGMA
 from .trend import TemporalTrend
 
+#: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
+FLAG_KIND = "hot or noisy"
 #: the bound is computed for a PSF this share of the given FWHM (margin for a PSF
 #: narrower than given)
 FWHM_SHARE = 0.8

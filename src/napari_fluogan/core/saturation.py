@@ -23,6 +23,8 @@ import torch
 MIN_SAMPLES_AT_MAX = 20
 #: ... and at least this share of all samples
 MIN_SHARE_AT_MAX = 1e-5
+#: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
+FLAG_KIND = "saturated"
 #: a pixel clipped in more than this share of its frames is reported (its mean is low
 #: by more than the model error the engine allows elsewhere)
 MAX_CLIPPED_FRAME_SHARE = 0.01

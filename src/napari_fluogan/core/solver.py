@@ -30,6 +30,7 @@ from .calibrate import estimate_camera
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
+from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
@@ -43,6 +44,7 @@ from .priors import (
     hyperbolic_tv_lipschitz,
 )
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
+from .saturation import FLAG_KIND as SATURATED
 from .saturation import describe_saturation, saturated_pixels, saturation_warning
 from .signal_level import dark_level, structure_level
 from .stack import Stack, crop_roi, to_photons, validate_frames
@@ -200,7 +202,7 @@ class _Problem:
         self.noise_correlation = neighbour_noise_correlation(self.frames)
         self.flagged_pixels = {
             kind: torch.nonzero(mask).cpu().numpy()
-            for kind, mask in (("saturated", self.saturated), ("hot or noisy", self.defective))
+            for kind, mask in ((SATURATED, self.saturated), (DEFECTIVE, self.defective))
             if mask is not None
         }
         self.n_coarse = m1 * m2
@@ -623,13 +625,9 @@ def _run(
                 # 1 when b is capped at the light that does not fluctuate
                 "background_bound_active": float(problem.b_upper is not None),
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
-                "saturated_pixels": float(
-                    problem.saturated.sum() if problem.saturated is not None else 0
-                ),
+                "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
                 "neighbour_noise_correlation": problem.noise_correlation,
-                "defective_pixels": float(
-                    problem.defective.sum() if problem.defective is not None else 0
-                ),
+                "defective_pixels": float(len(problem.flagged_pixels.get(DEFECTIVE, ()))),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },

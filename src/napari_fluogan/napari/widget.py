@@ -22,7 +22,9 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
+from ..core.defective_pixels import FLAG_KIND as DEFECTIVE
 from ..core.errors import FluoGANError
+from ..core.saturation import FLAG_KIND as SATURATED
 from ..core.solver import Snapshot
 from . import metadata_keys as keys
 from .forms import ParameterForm, group
@@ -84,7 +86,7 @@ class RunState:
 
 
 #: the colour of each kind of flagged camera pixel (RGBA)
-FLAG_COLOURS = {"saturated": (1.0, 0.55, 0.0, 1.0), "hot or noisy": (0.0, 0.9, 1.0, 1.0)}
+FLAG_COLOURS = {SATURATED: (1.0, 0.55, 0.0, 1.0), DEFECTIVE: (0.0, 0.9, 1.0, 1.0)}
 
 
 def _shape(layer: Image) -> tuple[int, ...]:
