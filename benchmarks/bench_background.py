@@ -96,7 +96,8 @@ def negative_control(psf_name: str, n_frames: int, seed: int, overrides: dict) -
         lines.append(
             f"{label:<17} x holds {snap.x.sum() / truth.sum():.2f} of the light, binned "
             f"contrast {binned_contrast(snap.x):.2f} (truth {binned_contrast(truth):.2f}); "
-            f"{describe_background_bound(snap.info)}"
+            f"{describe_background_bound(snap.info)}; "
+            f"{'warned: fluctuates evenly' if snap.info['even_fluctuations'] else 'no warning'}"
         )
     return lines
 

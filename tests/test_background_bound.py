@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from napari_fluogan.core.background_bound import (
     describe_background_bound,
+    even_fluctuations_warning,
+    fluctuates_evenly,
     fluctuation_background_bound,
 )
 from napari_fluogan.core.physics import PsiOperator
@@ -108,3 +111,35 @@ def test_crowded_filaments_keep_their_light_in_x():
     assert problem.b_upper is not None
     upper = (problem.b_upper * problem.unit).numpy()
     assert (bounded.b <= upper + 1e-3 * upper.max()).all()
+
+
+def _field_statistics(seed: int, dye_photons: float, haze_photons: float, n_frames: int = 200):
+    """Mean and variance (photons) of a 20 x 20 px field: blinking dyes on every pixel
+    (on a quarter of the frames) seen through a Gaussian PSF of FWHM 3.18 px, over a
+    haze that does not fluctuate."""
+    rng = np.random.default_rng(seed)
+    on = dye_photons * (rng.random((n_frames, 20, 20)) < 0.25)
+    light = haze_photons + ndimage.gaussian_filter(on, (0, 1.35, 1.35), mode="wrap")
+    photons = torch.as_tensor(rng.poisson(light).astype(np.float64))
+    return photons.mean(dim=0), photons.var(dim=0)
+
+
+def test_only_a_field_full_of_dyes_fluctuates_evenly():
+    for seed in range(3):
+        dyes = _field_statistics(seed, 30.0, 5.0)
+        assert fluctuation_background_bound(*dyes, 0.0, 3.18) is None  # nothing to fit
+        assert fluctuates_evenly(*dyes, 0.0, 3.18, 200)
+        haze = _field_statistics(seed, 0.0, 80.0)  # Poisson light only
+        assert not fluctuates_evenly(*haze, 0.0, 3.18, 200)
+    # where the dyes end inside the field, the bound can be fitted instead
+    mean, variance = _field_statistics(0, 30.0, 5.0)
+    mean, variance = mean.clone(), variance.clone()
+    mean[:, 10:], variance[:, 10:] = 5.0, 5.0
+    assert not fluctuates_evenly(mean, variance, 0.0, 3.18, 200)
+
+
+def test_the_even_fluctuations_warning_needs_little_light_in_x():
+    flagged = {"even_fluctuations": 1.0}
+    assert "x holds only 6%" in even_fluctuations_warning(flagged, 0.06)
+    assert even_fluctuations_warning(flagged, 0.8) is None
+    assert even_fluctuations_warning({"even_fluctuations": 0.0}, 0.06) is None

@@ -68,6 +68,10 @@ def test_an_roi_inside_dyes_comes_out_as_a_carpet_of_dyes(dye_square):
     assert describe_background_bound(alone.info) == "b uncapped"
     assert alone.x.sum() < 0.3 * truth.sum()  # measured 0.06: b took the dyes
     assert _binned_contrast(alone.x) > 1.0  # measured 2.3: blobs
+    # ... which the user is told, with what to do; and not where the cap held
+    (warning,) = alone.warnings()
+    assert "fluctuates evenly" in warning and "Draw the ROI larger" in warning
+    assert in_field.warnings() == []
     assert in_field.info["background_bound_from_surroundings"] == 1.0
     assert "fitted around the ROI" in describe_background_bound(in_field.info)
     # measured: 0.9 of the light at contrast 0.1 (truth 0.2); l1 charged in full on

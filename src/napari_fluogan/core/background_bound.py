@@ -26,7 +26,7 @@ may come from the field around the ROI (``surroundings.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +52,12 @@ MARGIN_SD = 2.0
 #: (a step lost on one photophysics case, lower dips with the FWHM 5 % too narrow); at
 #: 2 those are as without the cap and dense filaments keep the gain (docs/quality.md)
 BOUND_FACTOR = 2.0
+#: a field "fluctuates evenly" (:func:`fluctuates_evenly`) when its excess variance is
+#: this many standard errors above 0 ...
+EVEN_EXCESS_Z = 3.0
+#: ... and at least this share of its mean light (blinking dyes: 0.9 bright, 0.09 dim;
+#: a laser whose power varies by 2 % from frame to frame, over 80 photons of haze: 0.03)
+EVEN_EXCESS_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,34 @@ def fluctuation_background_bound(
     return bound.clamp_min(0.0).reshape(mean.shape).to(mean.dtype)
 
 
+def fluctuates_evenly(
+    mean: torch.Tensor,
+    variance: torch.Tensor,
+    read_noise_photons: float,
+    psf_fwhm_px: float,
+    n_frames: int,
+) -> bool:
+    """Whether the whole field fluctuates clearly more than shot and read noise allow,
+    and about as much everywhere: a field inside a region full of dyes. There no bound
+    can be fitted, and from the mean image a uniform carpet of dyes and a uniform
+    background are the same thing, so ``b`` may take the dyes' light.
+
+    Arguments as for :func:`fluctuation_background_bound`; ``n_frames`` the frames the
+    variance was measured on."""
+    blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
+    level = float(blurred_excess.mean())
+    top = float(blurred_excess.max())
+    # neighbouring pixels share their dyes' fluctuations: about one independent
+    # measurement per PSF area
+    independent = max(1.0, mean.numel() / max(1.0, psf_fwhm_px**2))
+    standard_error = float(variance.mean()) * math.sqrt(2.0 / (n_frames * independent))
+    return (
+        level > EVEN_EXCESS_Z * standard_error
+        and level > EVEN_EXCESS_SHARE * float(blurred_mean.mean())
+        and float(blurred_excess.min()) > (1.0 - MIN_EXCESS_SPAN) * top
+    )
+
+
 def _blurred(
     mean: torch.Tensor, variance: torch.Tensor, read_noise_photons: float, psf_fwhm_px: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,6 +165,25 @@ def _blurred(
     sigma_px = BLUR_FWHM * psf_fwhm_px
     blurred_mean = normalised_blur(mean, sigma_px).flatten().double()
     return blurred_mean, normalised_blur(excess, sigma_px).flatten().double()
+
+
+#: :func:`even_fluctuations_warning` speaks when ``x`` holds less than this share of the
+#: light (inside a field of dyes with ``b`` uncapped: 0.06)
+EVEN_X_SHARE = 0.5
+
+
+def even_fluctuations_warning(info: Mapping[str, float], x_share: float) -> str | None:
+    """What to tell the user when the ROI fluctuates evenly, no bound was set and
+    ``x`` holds little of the light (``x_share``, of ``x`` and ``b`` together), or None."""
+    if info.get("even_fluctuations", 0.0) <= 0 or x_share >= EVEN_X_SHARE:
+        return None
+    return (
+        "The whole ROI fluctuates evenly, as inside a region full of dyes, and x holds only "
+        f"{x_share:.0%} of its light: from the ROI alone the dyes' light cannot be told "
+        "from background, so b took most of it and x shows only its brightest spots, "
+        "not structure. Draw the ROI larger, so that the region's edge is inside it or "
+        "around it."
+    )
 
 
 def describe_background_bound(info: dict[str, float]) -> str:

@@ -24,6 +24,8 @@ import torch
 from .background_bound import (
     FluctuationSlope,
     describe_background_bound,
+    even_fluctuations_warning,
+    fluctuates_evenly,
     fluctuation_background_bound,
 )
 from .calibrate import estimate_camera
@@ -82,13 +84,21 @@ class Snapshot:
         ]
         return sep.join(part for part in parts if part is not None)
 
+    @property
+    def x_share(self) -> float:
+        """The share of the ROI's light (``x`` and ``b`` together) that ``x`` holds."""
+        x_light, b_light = float(self.x.sum()), float(self.b.sum())
+        return x_light / (x_light + b_light) if x_light + b_light > 0 else 0.0
+
     def warnings(self) -> list[str]:
         """What the user should be told about the data of this run (saturated pixels,
-        many pixels left out as defective), once per run."""
+        many pixels left out as defective, correlated noise, a field that fluctuates
+        evenly with little light in ``x``), once per run."""
         found = [
             saturation_warning(self.info),
             defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
             correlated_noise_warning(self.info),
+            even_fluctuations_warning(self.info, self.x_share),
         ]
         return [text for text in found if text is not None]
 
@@ -225,6 +235,14 @@ class _Problem:
                 fallback,
             )
             self.b_upper = bound / self.unit if bound is not None else None
+        # no bound over a field that fluctuates evenly: b may hold the dyes (a warning)
+        self.even_fluctuations = self.b_upper is None and fluctuates_evenly(
+            self.mean_image,
+            self.variance_image,
+            self.read_noise,
+            config.psf_fwhm_px,
+            self.n_frames,
+        )
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         residual = self.psi(x) + b - self.target
@@ -625,6 +643,7 @@ def _run(
                 # 1 when b is capped at the light that does not fluctuate
                 "background_bound_active": float(problem.b_upper is not None),
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
+                "even_fluctuations": float(problem.even_fluctuations),
                 "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
                 "neighbour_noise_correlation": problem.noise_correlation,
                 "defective_pixels": float(len(problem.flagged_pixels.get(DEFECTIVE, ()))),
