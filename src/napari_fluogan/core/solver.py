@@ -84,21 +84,15 @@ class Snapshot:
         ]
         return sep.join(part for part in parts if part is not None)
 
-    @property
-    def x_share(self) -> float:
-        """The share of the ROI's light (``x`` and ``b`` together) that ``x`` holds."""
-        x_light, b_light = float(self.x.sum()), float(self.b.sum())
-        return x_light / (x_light + b_light) if x_light + b_light > 0 else 0.0
-
     def warnings(self) -> list[str]:
         """What the user should be told about the data of this run (saturated pixels,
         many pixels left out as defective, correlated noise, a field that fluctuates
-        evenly with little light in ``x``), once per run."""
+        evenly), once per run: they are known from the data, from the first snapshot."""
         found = [
             saturation_warning(self.info),
             defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
             correlated_noise_warning(self.info),
-            even_fluctuations_warning(self.info, self.x_share),
+            even_fluctuations_warning(self.info),
         ]
         return [text for text in found if text is not None]
 
