@@ -84,6 +84,8 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, sim_stack, capsys):
     tifffile.imwrite(nopix, np.random.default_rng(0).poisson(5, (5, 20, 20)).astype(np.uint16))
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{")
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((20, 24, 3), np.uint8), photometric="rgb")
     cases = {
         "not found": ["reconstruct", str(tmp_path / "missing.tif"), *common],
         "not a TIFF": ["reconstruct", str(text), *common],
@@ -91,6 +93,7 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, sim_stack, capsys):
         "single 2-D image": ["reconstruct", str(image2d), "--pixel-size-nm", "100", *common],
         "at least 2": ["reconstruct", str(single), "--pixel-size-nm", "100", *common],
         "NaN": ["reconstruct", str(nan), "--pixel-size-nm", "100", *common],
+        "RGB colour image": ["reconstruct", str(rgb), "--pixel-size-nm", "100", *common],
         "outside": ["reconstruct", str(sim_stack), "--roi", "0", "0", "500", "10", *common],
         "between 1 and 8": ["reconstruct", str(sim_stack), "--upsample", "0", *common],
         "FWHM": ["reconstruct", str(sim_stack), "--psf-fwhm-nm", "-1", *common],

@@ -84,6 +84,11 @@ def read_stack(path: str | Path, channel: int = 0, plane: tuple[int, ...] = ()) 
             f"{len(images) - 1}."
         )
     image = images[channel]
+    if image.rgb:
+        raise FluoGANError(
+            f"{Path(path).name} is an RGB colour image, not a stack of camera frames: "
+            "give the raw frames (T x H x W) as the camera saved them."
+        )
     data, axes = image.data, image.axes
     n_extra = max(data.ndim - 3, 0)
     if n_extra and len(plane) != n_extra:
