@@ -30,6 +30,16 @@ def test_flat_stack_is_refused():
         estimate_camera(frames)
 
 
+@pytest.mark.parametrize("photons", [5.0, 20.0, 200.0])
+def test_featureless_stack_is_refused(photons):
+    # uniform Poisson light: the pixels' means vary by noise alone, and the slope
+    # through them gave gains of 0.6-1.2 for 1 and offsets up to 296 ADU for 100
+    rng = np.random.default_rng(0)
+    frames = 100.0 + rng.poisson(photons, (200, 32, 32)).astype(np.float64)
+    with pytest.raises(FluoGANError, match="varies no more than its noise"):
+        estimate_camera(frames)
+
+
 @pytest.mark.parametrize("seed", [4, 5])
 def test_offset_where_even_the_darkest_pixels_blink(seed):
     """20 bright filaments seen with 160 nm pixels: the darkest pixels hold blinking

@@ -54,7 +54,7 @@ def test_quality_commands_fail_with_one_line(tmp_path, capsys):
         main(["simulate", "--model", "blinking", "--qe", "2", "--out", str(tmp_path / "a.tif")])
     assert "--qe" in capsys.readouterr().err
     stack = tmp_path / "s.tif"
-    assert main(["simulate", "--frames", "4", "--out", str(stack)]) == 0
+    assert main(["simulate", "--frames", "20", "--out", str(stack)]) == 0
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["baseline", str(stack), "--method", "sofi2-rl", "--psf-model", "airy",
