@@ -9,7 +9,14 @@ import torch
 from napari_fluogan import FluoGANConfig, reconstruct
 from napari_fluogan.core import solver
 from napari_fluogan.core.metrics import evaluate_pairs
-from napari_fluogan.core.signal_level import MIN_SHARE, low_quantile, structure_level
+from napari_fluogan.core.signal_level import (
+    MIN_SHARE,
+    MIN_STRUCTURE_Z,
+    low_quantile,
+    no_structure_warning,
+    structure_level,
+    structure_significance,
+)
 
 from .conftest import blinking_line_pairs
 
@@ -63,3 +70,33 @@ def test_a_bright_background_leaves_the_structure_alone(monkeypatch):
     monkeypatch.setattr(solver, "structure_level", _mean_level)
     before_pair, before_light = pair_and_light(hazy.frames)
     assert before_pair < 0.5 and before_light < 0.9 * dark_light
+
+
+def _poisson_field(photons: np.ndarray, n_frames: int, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.as_tensor(rng.poisson(photons, (n_frames, *photons.shape)).astype(np.float64))
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_a_field_of_noise_shows_no_structure_and_a_faint_spot_does(size):
+    yy, xx = np.mgrid[:size, :size]
+    spot = np.exp(-((yy - size / 2) ** 2 + (xx - size / 3) ** 2) / (2 * 1.35**2))
+    for seed in range(3):
+        for photons in (0.5, 80.0):
+            frames = _poisson_field(np.full((size, size), photons), 200, seed)
+            z = structure_significance(frames.mean(0), frames.var(0), 200, 3.18)
+            assert 3.0 < z < MIN_STRUCTURE_Z
+        # one spot of 1 photon per frame at its peak over 1 photon of haze
+        frames = _poisson_field(1.0 + spot, 200, seed)
+        z = structure_significance(frames.mean(0), frames.var(0), 200, 3.18)
+        assert z > 2 * MIN_STRUCTURE_Z
+
+
+def test_a_run_on_noise_says_so():
+    cfg = FluoGANConfig(alpha=1.0, offset=0.0, sigma=0.5, pixel_size_nm=100.0,
+                        psf_fwhm_nm=318.0, use_critic=False, psf_model="gaussian",
+                        iterations=2, device="cpu")
+    snap = reconstruct(_poisson_field(np.full((24, 24), 20.0), 100, 0).numpy(), cfg)
+    (warning,) = snap.warnings()
+    assert "nothing above its noise" in warning and "x shows noise" in warning
+    assert no_structure_warning({"structure_z": 40.0}) is None

@@ -48,7 +48,12 @@ from .priors import (
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
 from .saturation import FLAG_KIND as SATURATED
 from .saturation import describe_saturation, saturated_pixels, saturation_warning
-from .signal_level import dark_level, structure_level
+from .signal_level import (
+    dark_level,
+    no_structure_warning,
+    structure_level,
+    structure_significance,
+)
 from .stack import Stack, crop_roi, to_photons, validate_frames
 from .surroundings import surroundings_slope
 from .trend import TemporalTrend
@@ -87,12 +92,14 @@ class Snapshot:
     def warnings(self) -> list[str]:
         """What the user should be told about the data of this run (saturated pixels,
         many pixels left out as defective, correlated noise, a field that fluctuates
-        evenly), once per run: they are known from the data, from the first snapshot."""
+        evenly or shows nothing above its noise), once per run: they are known from
+        the data, from the first snapshot."""
         found = [
             saturation_warning(self.info),
             defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
             correlated_noise_warning(self.info),
             even_fluctuations_warning(self.info),
+            no_structure_warning(self.info),
         ]
         return [text for text in found if text is not None]
 
@@ -188,6 +195,10 @@ class _Problem:
         # the light above it (signal_level.py)
         self.dark = dark_level(self.mean_image)
         self.unit = structure_level(self.mean_image, self.dark)
+        # whether the field shows anything above its noise (a warning below 10)
+        self.structure_z = structure_significance(
+            self.mean_image, self.variance_image, self.n_frames, config.psf_fwhm_px
+        )
         variance = self.variance_image.mean()
         self.critic_scale = float(variance.clamp_min(1e-12).sqrt())  # s: fluctuation std
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
@@ -629,6 +640,7 @@ def _run(
                 "photons_per_pixel": problem.scale,
                 # the unit of the priors: photons per pixel above the field's dimmest part
                 "structure_photons_per_pixel": problem.unit,
+                "structure_z": problem.structure_z,
                 "critic_scale": problem.critic_scale,
                 "cumulant_z": cumulant.z_score if cumulant is not None else 0.0,
                 "fluctuation_gain": float(adversary.fluctuation_gain or 0.0)
