@@ -238,6 +238,7 @@ class _Problem:
                 self.read_noise,
                 config.psf_fwhm_px,
                 fallback,
+                self.n_frames,
             )
             self.b_upper = bound / self.unit if bound is not None else None
         # no bound over a field that fluctuates evenly: b may hold the dyes (a warning)

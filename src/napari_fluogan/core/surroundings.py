@@ -75,4 +75,6 @@ def surroundings_slope(
         config.leave_out_defective_pixels,
         saturated_pixels(photons),
     )
-    return fit_fluctuation_slope(mean, variance, config.read_noise_photons, config.psf_fwhm_px)
+    return fit_fluctuation_slope(
+        mean, variance, config.read_noise_photons, config.psf_fwhm_px, photons.shape[0]
+    )
