@@ -524,6 +524,19 @@ def test_saturated_pixels_raise_one_warning(make_napari_viewer, qtbot, notes):
     assert len(flagged.data) >= 4 and set(flagged.features["kind"]) == {"saturated"}
 
 
+def test_an_empty_roi_is_said_to_show_noise(make_napari_viewer, qtbot, notes):
+    # Poisson light alone: x keeps a few noise peaks, which the user is told are noise
+    rng = np.random.default_rng(0)
+    viewer = make_napari_viewer()
+    viewer.add_image(100.0 + 2.0 * rng.poisson(20.0, (60, 24, 24)), name="haze")
+    widget = FluoGANWidget(viewer)
+    fast_settings(widget, iterations=4, every=1)
+    assert widget.run()
+    wait_done(qtbot, widget)
+    warnings = [msg for severity, msg in notes if severity == "warning"]
+    assert len(warnings) == 1 and "nothing above its noise" in warnings[0], notes
+
+
 def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
     from .test_defective_pixels import HOT, NOISY, blinking_blobs
 
