@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .smoothing import normalised_blur
+from .smoothing import blur_noise_share, normalised_blur
 
 #: the blur's standard deviation in PSF FWHMs: the identity holds at scales well above it
 BLUR_FWHM = 2.0
@@ -99,9 +99,8 @@ def _excess_noise_variance(
     full one. 0 without ``n_frames``."""
     if n_frames is None or n_frames < 2:
         return 0.0
-    sigma_px = BLUR_FWHM * psf_fwhm_px
     per_pixel = float((2.0 * variance.double() ** 2).mean()) / (n_frames - 1)
-    return per_pixel / max(1.0, 4.0 * math.pi * sigma_px**2)
+    return per_pixel * blur_noise_share(BLUR_FWHM * psf_fwhm_px)
 
 
 def _fit(
@@ -133,7 +132,9 @@ def _fit(
     if r2 < MIN_R2:
         return None
     excess_spread = float(blurred_excess.var())
-    reliability = max(1.0 - excess_noise_variance / excess_spread, r2) if excess_spread > 0 else 1
+    reliability = (
+        max(1.0 - excess_noise_variance / excess_spread, r2) if excess_spread > 0 else 1.0
+    )
     if reliability < 1.0:
         slope /= reliability
         level = float(blurred_mean.mean()) - slope * float(blurred_excess.mean())

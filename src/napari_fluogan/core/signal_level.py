@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .smoothing import normalised_blur
+from .smoothing import blur_noise_share, normalised_blur
 
 #: the share of pixels taken as the dimmest part of the field
 DARK_QUANTILE = 0.02
@@ -74,10 +74,8 @@ def structure_significance(
     variance image's mean sets the noise."""
     sigma_px = psf_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
     blurred = normalised_blur(mean_image, sigma_px)
-    # a normalised Gaussian's sum of squared weights, 1 / (4 pi sigma^2), at least 1 px
-    weights_sq = min(1.0, 1.0 / (4.0 * math.pi * sigma_px**2))
     variance = float(variance_image.mean().clamp_min(1e-12))
-    standard_error = math.sqrt(variance * weights_sq / n_frames)
+    standard_error = math.sqrt(variance * blur_noise_share(sigma_px) / n_frames)
     spread = float(blurred.max()) - low_quantile(blurred, DARK_QUANTILE)
     return spread / standard_error
 

@@ -22,3 +22,10 @@ def normalised_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
         return a[0, 0]
 
     return separable(image) / separable(torch.ones_like(image)).clamp_min(1e-12)
+
+
+def blur_noise_share(sigma_px: float) -> float:
+    """The share of a pixel's independent noise variance left after
+    :func:`normalised_blur` (inside the field): the sum of the Gaussian's squared
+    weights, ``1 / (4 pi sigma^2)``, at most 1."""
+    return min(1.0, 1.0 / (4.0 * math.pi * sigma_px**2))

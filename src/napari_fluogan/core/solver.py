@@ -241,13 +241,18 @@ class _Problem:
                 self.n_frames,
             )
             self.b_upper = bound / self.unit if bound is not None else None
-        # no bound over a field that fluctuates evenly: b may hold the dyes (a warning)
-        self.even_fluctuations = self.b_upper is None and fluctuates_evenly(
-            self.mean_image,
-            self.variance_image,
-            self.read_noise,
-            config.psf_fwhm_px,
-            self.n_frames,
+        # no bound over a field that fluctuates evenly: b may hold the dyes (a warning
+        # whose advice, a larger ROI, helps only with the bound on)
+        self.even_fluctuations = (
+            config.background_bound
+            and self.b_upper is None
+            and fluctuates_evenly(
+                self.mean_image,
+                self.variance_image,
+                self.read_noise,
+                config.psf_fwhm_px,
+                self.n_frames,
+            )
         )
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
