@@ -16,10 +16,11 @@ so the correlation two pixels apart, which mixing over one pixel leaves at 0, is
 taken off (:data:`PSF_LAG_RATIO`). Raw simulated stacks then give -0.02 to 0.02
 (uniform dye carpets at 100 and 65 nm pixels and crowded filament fields included;
 0.13-0.16 inside a carpet at 160 nm pixels, where the PSF is narrowest), the real
-stack 0.003; registered with bilinear interpolation 0.24-0.32, cubic 0.21-0.23, a
-2 x 2 mean 0.26-0.50, except inside a dye carpet, where the dyes' own correlation
-hides cubic and bilinear registration (0.18-0.20; ``docs/quality.md``, "Camera and
-microscope conditions").
+stack 0.003; registered under a slow drift with bilinear interpolation 0.24-0.32,
+cubic 0.21-0.23 (with random shifts frame by frame, 0.14: missed), a 2 x 2 mean
+0.26-0.50, except inside a dye carpet, where the dyes' own correlation hides cubic and
+bilinear registration (0.18-0.20; ``docs/quality.md``, "Camera and microscope
+conditions").
 """
 
 from __future__ import annotations
