@@ -118,8 +118,7 @@ def _fit(
     misfit is a background that varies (haze), the reverse fit is biased the other
     way, and the noise estimate leaves such fields alone (bright fields: 0.1-0.7 %).
     """
-    top = float(blurred_excess.max())
-    if top <= 0 or float(blurred_excess.min()) > (1.0 - MIN_EXCESS_SPAN) * top:
+    if float(blurred_excess.max()) <= 0 or _spans_too_little(blurred_excess):
         return None
     design = torch.stack([torch.ones_like(blurred_excess), blurred_excess], dim=1)
     solution = torch.linalg.lstsq(design, blurred_mean[:, None]).solution[:, 0]
@@ -189,7 +188,6 @@ def fluctuates_evenly(
     variance was measured on."""
     blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
     level = float(blurred_excess.mean())
-    top = float(blurred_excess.max())
     # neighbouring pixels share their dyes' fluctuations: about one independent
     # measurement per PSF area
     independent = max(1.0, mean.numel() / max(1.0, psf_fwhm_px**2))
@@ -197,8 +195,14 @@ def fluctuates_evenly(
     return (
         level > EVEN_EXCESS_Z * standard_error
         and level > EVEN_EXCESS_SHARE * float(blurred_mean.mean())
-        and float(blurred_excess.min()) > (1.0 - MIN_EXCESS_SPAN) * top
+        and _spans_too_little(blurred_excess)
     )
+
+
+def _spans_too_little(blurred_excess: torch.Tensor) -> bool:
+    """Whether the blurred excess variance varies across the field by less than
+    :data:`MIN_EXCESS_SPAN` of its largest value: too little to fit a slope on."""
+    return float(blurred_excess.min()) > (1.0 - MIN_EXCESS_SPAN) * float(blurred_excess.max())
 
 
 def _blurred(
