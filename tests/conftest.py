@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from napari_fluogan.core.blinking import REGIMES, BlinkingSimulation, Camera, simulate_blinking
 from napari_fluogan.core.phantoms import LinePairEmitters
@@ -31,6 +32,22 @@ def small_truth(shape=(48, 48), seed=0, level=2.0) -> np.ndarray:
 #: offset 100 ADU, read noise 2 ADU
 BENCH_CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
                       read_noise_adu=2.0)
+
+
+def dye_carpet_photons(
+    rng: np.random.Generator,
+    photons_on: float,
+    size: int,
+    n_frames: int,
+    haze_photons: float,
+) -> np.ndarray:
+    """Detected photons (T, size, size) of a field full of blinking dyes, one per pixel,
+    each on in a quarter of the frames, through a Gaussian PSF of FWHM 3.18 px
+    (periodic), over a haze that does not fluctuate: no pixel of it is dark."""
+    on = photons_on * (rng.random((n_frames, size, size)) < 0.25)
+    sigma_px = 3.18 / 2.3548
+    light = haze_photons + ndimage.gaussian_filter(on, (0, sigma_px, sigma_px), mode="wrap")
+    return rng.poisson(light).astype(np.float64)
 
 
 def blinking_line_pairs(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from napari_fluogan import FluoGANConfig, reconstruct
 from napari_fluogan.core import background_bound
@@ -16,7 +15,7 @@ from napari_fluogan.core.background_bound import (
     fluctuates_evenly,
     fluctuation_background_bound,
 )
-from napari_fluogan.core.blinking import REGIMES, Camera, simulate_blinking
+from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.defective_pixels import pixel_statistics
 from napari_fluogan.core.metrics import psnr
 from napari_fluogan.core.phantoms import FilamentPhantom
@@ -25,9 +24,9 @@ from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.stack import to_photons
 from napari_fluogan.core.trend import TemporalTrend
 
+from .conftest import BENCH_CAMERA, dye_carpet_photons
+
 FWHM_NM, PIXEL_NM, L = 318.0, 100.0, 4
-BENCH_CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
-                      read_noise_adu=2.0)
 
 
 def _field(psf, background: torch.Tensor, seed: int = 0):
@@ -86,12 +85,7 @@ def test_crowded_filaments_keep_their_light_in_x():
     """Blinking filaments crowding a 3.2 um field (Gaussian PSF, the benchmark camera):
     without the bound, b takes the blurred pedestal and x fades; with it, x keeps most
     of the light and b stays near the true background (8 photons per pixel)."""
-    from napari_fluogan import FluoGANConfig, reconstruct
-    from napari_fluogan.core.blinking import REGIMES, simulate_blinking
-    from napari_fluogan.core.phantoms import FilamentPhantom
     from napari_fluogan.core.solver import _Problem, prepare_photons
-
-    from .conftest import BENCH_CAMERA
 
     photophysics, background = REGIMES["bright"]
     sim = simulate_blinking(
@@ -125,13 +119,10 @@ def test_crowded_filaments_keep_their_light_in_x():
 
 
 def _field_statistics(seed: int, dye_photons: float, haze_photons: float, n_frames: int = 200):
-    """Mean and variance (photons) of a 20 x 20 px field: blinking dyes on every pixel
-    (on a quarter of the frames) seen through a Gaussian PSF of FWHM 3.18 px, over a
-    haze that does not fluctuate."""
+    """Mean and variance (photons) of a 20 x 20 px field full of blinking dyes
+    (:func:`dye_carpet_photons`) over a haze that does not fluctuate."""
     rng = np.random.default_rng(seed)
-    on = dye_photons * (rng.random((n_frames, 20, 20)) < 0.25)
-    light = haze_photons + ndimage.gaussian_filter(on, (0, 1.35, 1.35), mode="wrap")
-    photons = torch.as_tensor(rng.poisson(light).astype(np.float64))
+    photons = torch.as_tensor(dye_carpet_photons(rng, dye_photons, 20, n_frames, haze_photons))
     return photons.mean(dim=0), photons.var(dim=0)
 
 

@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 
-from napari_fluogan.core.blinking import REGIMES, Camera, simulate_blinking
+from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.calibrate import estimate_camera
 from napari_fluogan.core.errors import FluoGANError
 from napari_fluogan.core.phantoms import FilamentPhantom
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.simulate import line_pair_phantom, simulate_stack
+
+from .conftest import BENCH_CAMERA
 
 
 @pytest.mark.parametrize(
@@ -44,13 +46,11 @@ def test_featureless_stack_is_refused(photons):
 def test_offset_where_even_the_darkest_pixels_blink(seed):
     """20 bright filaments seen with 160 nm pixels: the darkest pixels hold blinking
     dyes, whose third cumulant took the offset to -895 and -339 ADU (true 100)."""
-    camera = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
-                    read_noise_adu=2.0)
     photophysics, background = REGIMES["bright"]
     filaments = FilamentPhantom(height_nm=3200.0, width_nm=3200.0, n_filaments=20, seed=seed)
     frames = simulate_blinking(
         filaments, AiryPSF.with_fwhm(318.0), 160.0, 4, 200, density_per_nm=1.0,
-        photophysics=photophysics, camera=camera, background_photons=background, seed=seed,
+        photophysics=photophysics, camera=BENCH_CAMERA, background_photons=background, seed=seed,
     ).frames
     est = estimate_camera(frames)
     assert est.alpha == pytest.approx(2.0, rel=0.05)

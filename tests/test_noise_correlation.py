@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from napari_fluogan import FluoGANConfig, reconstruct
 from napari_fluogan.core.calibrate import estimate_camera
@@ -18,6 +17,7 @@ from napari_fluogan.core.noise_correlation import (
     neighbour_noise_correlation,
 )
 
+from .conftest import dye_carpet_photons
 from .test_defective_pixels import blinking_blobs
 
 
@@ -60,12 +60,10 @@ def test_a_run_on_mixed_frames_warns():
 
 
 def dye_carpet(seed: int, photons_on: float, n_frames: int = 120) -> np.ndarray:
-    """A 24 x 24 px field full of blinking dyes (one per pixel, on a quarter of the
-    frames) through a Gaussian PSF of FWHM 3.18 px; ADU (gain 2, offset 100)."""
+    """A 24 x 24 px field full of blinking dyes (:func:`dye_carpet_photons`, 3 photons
+    of haze) in ADU (gain 2, offset 100, read noise 2)."""
     rng = np.random.default_rng(seed)
-    on = photons_on * (rng.random((n_frames, 24, 24)) < 0.25)
-    light = 3.0 + ndimage.gaussian_filter(on, (0, 3.18 / 2.3548, 3.18 / 2.3548), mode="wrap")
-    electrons = rng.poisson(light).astype(np.float64)
+    electrons = dye_carpet_photons(rng, photons_on, 24, n_frames, 3.0)
     return np.round(100.0 + 2.0 * electrons + rng.normal(0.0, 2.0, electrons.shape)).astype(
         np.uint16
     )
