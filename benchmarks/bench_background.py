@@ -27,7 +27,6 @@ deviation over mean; the truth's is given; large values are blobs that are not t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -57,14 +56,6 @@ CASES: dict[str, tuple[float, float]] = {
     "bg x50": (50.0, 0.0),
     "carpet": (1.0, 0.1),
 }
-
-
-def with_carpet(ph: Phantom, intensity: float) -> Phantom:
-    """The phantom with a uniform layer of dyes over its whole field."""
-    if intensity <= 0:
-        return ph
-    carpet = Bar(ph.width_nm / 2, ph.width_nm, 0.0, ph.height_nm, intensity)
-    return dataclasses.replace(ph, bars=[*ph.bars, carpet])
 
 
 def binned_contrast(image: np.ndarray, factor: int = 4) -> float:
@@ -124,7 +115,7 @@ def main() -> None:
     base = phantom()
     for name in args.cases:
         factor, carpet = CASES[name]
-        ph = with_carpet(base, carpet)
+        ph = base.with_carpet(carpet)
         for psf_name in args.psf:
             sim = simulate_phantom(ph, psf_from_model(psf_name, PSF_FWHM_NM), args.frames,
                                    photophysics, background * factor, args.seed)

@@ -62,12 +62,15 @@ def blinking_line_pairs(
     psf: PSF | None = None,
     pixel_size_nm: float = 100.0,
     background_factor: float = 1.0,
+    carpet_intensity: float = 0.0,
 ) -> tuple[Phantom, BlinkingSimulation]:
     """A small blinking line-pair stack (by default a Gaussian 318 nm PSF and 100 nm
     pixels; L = 4, the benchmark camera) and its phantom. The background per pixel
-    scales with the pixel's area (the same photons per um^2) and ``background_factor``."""
+    scales with the pixel's area (the same photons per um^2) and ``background_factor``;
+    ``carpet_intensity`` lays a carpet of dyes under the whole field."""
     phantom = line_pair_phantom(separations_nm=separations_nm, line_length_nm=line_length_nm,
                                 gap_nm=gap_nm, margin_nm=margin_nm)
+    phantom = phantom.with_carpet(carpet_intensity)
     photophysics, background = REGIMES[regime]
     sim = simulate_blinking(
         LinePairEmitters(phantom), psf or GaussianPSF(318.0), pixel_size_nm, 4, n_frames,

@@ -163,6 +163,8 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     widget.form.psf_fwhm_nm.value = 300.0  # the user's value wins over the layer's 318
     assert widget.form.background_bound.value  # on by default; the user turns it off
     widget.form.background_bound.value = False
+    assert widget.form.carpet_floor.value
+    widget.form.carpet_floor.value = False
     viewer.add_image(np.zeros((8, 8)), name="other")  # layers come and go
     add_roi(viewer, widget, 9.5, 9.5, 21.5, 21.5, scale=(0.1, 0.1))
     versions: list[int] = []
@@ -192,7 +194,7 @@ def test_whole_flow_updates_x_and_b_live(viewer_widget, qtbot, notes, monkeypatc
     cfg = x.metadata["fluogan_config"]
     assert cfg["roi"] == [10, 10, 12, 12] and cfg["iterations"] == 20
     assert cfg["alpha"] == 2.0 and cfg["use_critic"] is False
-    assert cfg["background_bound"] is False
+    assert cfg["background_bound"] is False and cfg["carpet_floor"] is False
     assert cfg["psf_fwhm_nm"] == 300.0 and widget.form.psf_fwhm_nm.value == 300.0
     assert x.metadata["pixel_size_nm"] == pytest.approx(25.0)
     assert b.metadata["fluogan_config"] == cfg

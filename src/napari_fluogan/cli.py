@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         "fluctuate, so it cannot take the pedestal of crowded structure)",
     )
     alg.add_argument(
+        "--no-carpet-floor", action="store_true",
+        help="let x fall to 0 anywhere (default: where the whole ROI lies on a carpet of "
+        "blinking dyes, x is kept above its light)",
+    )
+    alg.add_argument(
         "--keep-defective-pixels", action="store_true",
         help="fit every pixel (default: hot and noisy camera pixels, sharper than the PSF "
         "allows, are left out)",
@@ -238,6 +243,8 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
         base["use_critic"] = False
     if args.no_background_bound:
         base["background_bound"] = False
+    if args.no_carpet_floor:
+        base["carpet_floor"] = False
     if args.keep_defective_pixels:
         base["leave_out_defective_pixels"] = False
     return FluoGANConfig.from_dict(base)

@@ -141,15 +141,31 @@ def _fit(
     return FluctuationSlope(slope, float(residual.std()))
 
 
-def fluctuation_background_bound(
+@dataclass(frozen=True)
+class SteadyLight:
+    """The light that does not fluctuate, per camera pixel (photons): the blurred mean
+    image less ``slope`` times the blurred excess variance; ``residual_sd`` is the
+    fit's residual standard deviation."""
+
+    light: torch.Tensor
+    residual_sd: float
+
+    def background_bound(self) -> torch.Tensor:
+        """Twice the light that does not fluctuate, plus two residual standard
+        deviations: the most light ``b`` may hold per camera pixel."""
+        bound = BOUND_FACTOR * self.light + MARGIN_SD * self.residual_sd
+        return bound.clamp_min(0.0)
+
+
+def steady_light(
     mean: torch.Tensor,
     variance: torch.Tensor,
     read_noise_photons: float,
     psf_fwhm_px: float,
     fallback: Callable[[], FluctuationSlope | None] | None = None,
     n_frames: int | None = None,
-) -> torch.Tensor | None:
-    """Upper bound on the background per camera pixel (photons), or None.
+) -> SteadyLight | None:
+    """The light that does not fluctuate, or None where no slope can be trusted.
 
     ``mean`` and ``variance`` are the frames' temporal mean and (detrended) variance
     per camera pixel in photons; ``psf_fwhm_px`` the PSF FWHM in camera pixels.
@@ -167,9 +183,22 @@ def fluctuation_background_bound(
         fit = fallback()
     if fit is None:
         return None
-    bound = BOUND_FACTOR * (blurred_mean - fit.slope * blurred_excess)
-    bound = bound + MARGIN_SD * fit.residual_sd
-    return bound.clamp_min(0.0).reshape(mean.shape).to(mean.dtype)
+    light = (blurred_mean - fit.slope * blurred_excess).reshape(mean.shape).to(mean.dtype)
+    return SteadyLight(light, fit.residual_sd)
+
+
+def fluctuation_background_bound(
+    mean: torch.Tensor,
+    variance: torch.Tensor,
+    read_noise_photons: float,
+    psf_fwhm_px: float,
+    fallback: Callable[[], FluctuationSlope | None] | None = None,
+    n_frames: int | None = None,
+) -> torch.Tensor | None:
+    """Upper bound on the background per camera pixel (photons), or None:
+    :meth:`SteadyLight.background_bound` of :func:`steady_light` (same arguments)."""
+    steady = steady_light(mean, variance, read_noise_photons, psf_fwhm_px, fallback, n_frames)
+    return steady.background_bound() if steady is not None else None
 
 
 def fluctuates_evenly(

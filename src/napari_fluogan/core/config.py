@@ -71,6 +71,10 @@ class FluoGANConfig:
     # widths (core/background_bound.py), so it cannot take the pedestal of crowded
     # structure
     background_bound: bool = True
+    # where the whole field lies on a carpet of blinking dyes, keep x above the
+    # carpet's light, so that positivity and l1 sharpen the structure on it
+    # (core/dye_carpet.py); needs background_bound
+    carpet_floor: bool = True
     # leave hot and noisy camera pixels (sharper than the PSF allows) out of the fit
     # (core/defective_pixels.py)
     leave_out_defective_pixels: bool = True
@@ -186,7 +190,13 @@ class FluoGANConfig:
             _finite(name, value)
             if value < 0:
                 raise FluoGANError(f"{name} must be >= 0, got {value}.")
-        for name in ("use_critic", "fista", "background_bound", "leave_out_defective_pixels"):
+        for name in (
+            "use_critic",
+            "fista",
+            "background_bound",
+            "carpet_floor",
+            "leave_out_defective_pixels",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise FluoGANError(
                     f"{name} must be true or false, got {getattr(self, name)!r}."

@@ -7,7 +7,7 @@ reconstruction grid and at the camera grid alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -64,6 +64,14 @@ class Phantom:
             int(np.ceil(self.height_nm / pixel_size_nm - 1e-9)),
             int(np.ceil(self.width_nm / pixel_size_nm - 1e-9)),
         )
+
+    def with_carpet(self, intensity: float) -> Phantom:
+        """The phantom on a uniform layer of dyes over its whole field (``intensity``
+        per nm as for a bar), as when structure lies in a labelled cytoplasm."""
+        if intensity <= 0:
+            return self
+        carpet = Bar(self.width_nm / 2, self.width_nm, 0.0, self.height_nm, intensity)
+        return replace(self, bars=[*self.bars, carpet])
 
     def render(self, pixel_size_nm: float, upsample: int = 1) -> np.ndarray:
         """Area-weighted rendering (intensity x coverage) on the grid of camera pixels

@@ -26,7 +26,7 @@ from .background_bound import (
     describe_background_bound,
     even_fluctuations_warning,
     fluctuates_evenly,
-    fluctuation_background_bound,
+    steady_light,
 )
 from .calibrate import estimate_camera
 from .config import FluoGANConfig
@@ -34,6 +34,13 @@ from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
 from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
+from .dye_carpet import (
+    TRIAL_ITERATIONS,
+    carpet_floor,
+    describe_carpet_floor,
+    floor_misfit,
+    keeps_the_floor,
+)
 from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
@@ -79,11 +86,13 @@ class Snapshot:
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
-        auto chose it, by what ratio), whether ``b`` was capped by fluctuations, and the
-        saturated and the hot or noisy pixels, if any."""
+        auto chose it, by what ratio), whether ``b`` was capped by fluctuations, the dye
+        carpet ``x`` was kept above, and the saturated and the hot or noisy pixels, if
+        any."""
         parts = [
             describe_psf_model(self.config, self.info),
             describe_background_bound(self.info),
+            describe_carpet_floor(self.info),
             describe_saturation(self.info),
             describe_defects(self.info),
         ]
@@ -224,6 +233,9 @@ class _Problem:
         # the most light b may hold per camera pixel (normalised), or None: no bound
         self.b_upper = None
         self.bound_from_surroundings = False
+        # the light per camera pixel of a carpet of dyes under the whole field, which x
+        # is kept above (dye_carpet.py); 0: none
+        self.carpet_photons = 0.0
         if config.background_bound:
 
             def fallback() -> FluctuationSlope | None:
@@ -232,7 +244,7 @@ class _Problem:
                 self.bound_from_surroundings = fit is not None
                 return fit
 
-            bound = fluctuation_background_bound(
+            steady = steady_light(
                 self.mean_image,
                 self.variance_image,
                 self.read_noise,
@@ -240,7 +252,11 @@ class _Problem:
                 fallback,
                 self.n_frames,
             )
-            self.b_upper = bound / self.unit if bound is not None else None
+            if steady is not None:
+                self.b_upper = steady.background_bound() / self.unit
+                if config.carpet_floor:
+                    floor = carpet_floor(self.mean_image, steady.light, config.psf_fwhm_px)
+                    self.carpet_photons = floor if floor is not None else 0.0
         # no bound over a field that fluctuates evenly: b may hold the dyes (a warning
         # whose advice, a larger ROI, helps only with the bound on)
         self.even_fluctuations = (
@@ -254,6 +270,18 @@ class _Problem:
                 self.n_frames,
             )
         )
+
+    def x_floor(self) -> torch.Tensor:
+        """What ``x`` is kept above (normalised, fine grid): the carpet's light per fine
+        pixel inside the region, nothing on the margin (which only explains light from
+        outside); zeros where the field lies on no carpet."""
+        psi = self.psi
+        floor = torch.zeros(psi.fine_shape, device=self.device, dtype=psi.dtype)
+        if self.carpet_photons > 0:
+            # the camera light of one unit per fine pixel, away from the region's border
+            per_fine = float(psi(torch.ones_like(floor)).median())
+            psi.crop_region(floor).fill_(self.carpet_photons / (self.unit * per_fine))
+        return floor
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         residual = self.psi(x) + b - self.target
@@ -448,8 +476,8 @@ def reconstruct_iter(
     Closing the generator also stops the run. NaN or Inf raise
     :class:`ReconstructionDiverged` carrying the last good snapshot. ``on_stage(stage,
     done, total)``, when given, reports the work before the first snapshot that takes
-    time (the trial fits of ``psf_model = "auto"``), from the thread that runs the
-    generator.
+    time (the trial fits of ``psf_model = "auto"`` and of a floor over a dye carpet),
+    from the thread that runs the generator.
     """
     frames, photons, config = _prepare(stack, config)
     device = resolve_device(config.device)
@@ -464,7 +492,9 @@ def reconstruct_iter(
             choice = choose_psf_model_for(photons, config, device, _StopOnly(live), on_stage)
             config = config.replace(psf_model=choice.model)
         # the last snapshot is kept for the error below
-        for last in _run(photons, config, device, live, choice, slope_fallback):  # noqa: B007
+        for last in _run(  # noqa: B007
+            photons, config, device, live, choice, slope_fallback, on_stage=on_stage
+        ):
             yield last
     except torch.OutOfMemoryError:
         raise OutOfMemory(
@@ -556,10 +586,21 @@ def _run(
     live: Mapping[str, float],
     psf_choice: PSFModelChoice | None = None,
     slope_fallback: SlopeFallback | None = None,
+    try_carpet: bool = True,
+    on_stage: StageCallback | None = None,
 ) -> Iterator[Snapshot]:
+    """The run itself; ``try_carpet`` False: a floor over a dye carpet is kept without
+    the trial fits (themselves runs of this); ``on_stage`` reports those fits."""
     start = time.perf_counter()
     problem = _Problem(photons, config, device, slope_fallback)
     psi = problem.psi
+    carpet_misfit = 0.0
+    if problem.carpet_photons > 0 and try_carpet:
+        carpet_misfit = _carpet_floor_misfit(
+            photons, config, device, live, slope_fallback, problem, on_stage
+        )
+        if not keeps_the_floor(carpet_misfit):
+            problem.carpet_photons = 0.0
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
     adversary = _Adversary(problem, config, gen) if config.use_critic else None
@@ -607,7 +648,9 @@ def _run(
     # against (a pair on a background 20 times the benchmark's merged from half the level)
     target = problem.target
     b = problem.project_background(torch.full_like(target, problem.dark / problem.unit))
-    x = (psi.adjoint(target - b) / psi.norm_sq).clamp_min(0.0)
+    # positivity and l1 act on x above this floor (a carpet of dyes; else 0)
+    x_floor = problem.x_floor()
+    x = torch.maximum(psi.adjoint(target - b) / psi.norm_sq, x_floor)
     x_prev = x.clone()
     momentum_t = torch.ones((), device=device)
     losses: dict[str, torch.Tensor] = {}
@@ -655,6 +698,10 @@ def _run(
                 # 1 when b is capped at the light that does not fluctuate
                 "background_bound_active": float(problem.b_upper is not None),
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
+                # photons per camera pixel of a carpet of dyes x is kept above (0: none)
+                "carpet_photons_per_pixel": problem.carpet_photons,
+                # how much the floor worsened the trial fits (0: no trial)
+                "carpet_floor_misfit": carpet_misfit,
                 "even_fluctuations": float(problem.even_fluctuations),
                 "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
                 "neighbour_noise_correlation": problem.noise_correlation,
@@ -710,7 +757,9 @@ def _run(
         tau_x = config.step_scale / lipschitz_x
         if adv_x is not None:
             grad_x = grad_x + adv_x
-        x_new = torch.relu(y - tau_x * grad_x - (tau_x * p["lambda1"]) * l1_share)
+        x_new = x_floor + torch.relu(
+            y - x_floor - tau_x * grad_x - (tau_x * p["lambda1"]) * l1_share
+        )
         if config.fista:
             # adaptive restart, kept on the device (no synchronisation per iteration)
             restart = ((y - x_new) * (x_new - x)).sum() > 0
@@ -734,6 +783,34 @@ def _run(
             return
         if it % config.snapshot_every == 0 or it == config.iterations:
             yield snapshot(it, it == config.iterations)
+
+
+def _carpet_floor_misfit(
+    photons: np.ndarray,
+    config: FluoGANConfig,
+    device: torch.device,
+    live: Mapping[str, float],
+    slope_fallback: SlopeFallback | None,
+    problem: _Problem,
+    on_stage: StageCallback | None,
+) -> float:
+    """:func:`.dye_carpet.floor_misfit` from two short L2 fits, with and without the
+    floor: dense structure looks like a carpet through the PSF, and the floor is kept
+    only where it costs the fit of the mean image little."""
+    trial = config.replace(
+        use_critic=False, iterations=TRIAL_ITERATIONS, snapshot_every=TRIAL_ITERATIONS // 4
+    )
+    data = []
+    for floor in (True, False):
+        stage = f"Dye carpet: fit {'with' if floor else 'without'} a floor"
+        for last in _run(  # noqa: B007 - the last snapshot's data term is wanted
+            photons, trial.replace(carpet_floor=floor), device, _StopOnly(live), None,
+            slope_fallback, try_carpet=False,
+        ):
+            if on_stage is not None:
+                on_stage(stage, last.iteration, TRIAL_ITERATIONS)
+        data.append(last.losses["data"] / max(config.gamma, 1e-12))
+    return floor_misfit(*data, problem.carpet_photons, problem.unit)
 
 
 def reconstruct(

@@ -255,6 +255,15 @@ class ParameterForm:
             "where the estimate is unreliable (small or uniform fields); the status "
             "line says when it is active. Off: b is limited by λ2 only.",
         )
+        self.carpet_floor = CheckBox(
+            name="carpet_floor",
+            text="x above a carpet of dyes",
+            value=d.carpet_floor,
+            tooltip="Where the whole ROI lies on a layer of blinking dyes (structure in "
+            "labelled cytoplasm), keeps x above that layer's light, so that the "
+            "structure on it is sharpened as on a dark field. Needs the cap on b; the "
+            "status line says when it is active. Off: x may fall to 0 anywhere.",
+        )
         self.iterations = _int(
             "iterations", "Iterations", d.iterations, 1, 1_000_000, "Number of iterations."
         )
@@ -264,6 +273,7 @@ class ParameterForm:
                 self.lambda_tv,
                 self.lambda2,
                 self.background_bound,
+                self.carpet_floor,
                 self.use_critic,
                 self.iterations,
             ]
@@ -388,6 +398,7 @@ class ParameterForm:
             "lambda1",
             "lambda2",
             "background_bound",
+            "carpet_floor",
             "leave_out_defective_pixels",
             "use_critic",
             "iterations",
