@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 from napari_fluogan.core.blinking import REGIMES, BlinkingSimulation, Camera, simulate_blinking
+from napari_fluogan.core.config import FluoGANConfig
 from napari_fluogan.core.phantoms import LinePairEmitters
 from napari_fluogan.core.psf import PSF, GaussianPSF
 from napari_fluogan.core.simulate import Phantom, line_pair_phantom, simulate_stack
@@ -32,6 +33,11 @@ def small_truth(shape=(48, 48), seed=0, level=2.0) -> np.ndarray:
 #: offset 100 ADU, read noise 2 ADU
 BENCH_CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100.0,
                       read_noise_adu=2.0)
+#: FluoGAN L2-only with the benchmark camera's values and the Gaussian shape the
+#: blinking stacks here are simulated with (psf_model "auto" would choose it too, at the
+#: cost of two more fits: test_psf_choice.py covers the choice)
+BENCH_L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu",
+                         psf_model="gaussian")
 
 
 def dye_carpet_photons(

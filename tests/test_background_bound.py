@@ -13,7 +13,7 @@ from napari_fluogan.core.background_bound import (
     even_fluctuations_warning,
     fit_fluctuation_slope,
     fluctuates_evenly,
-    fluctuation_background_bound,
+    steady_light,
 )
 from napari_fluogan.core.blinking import REGIMES, simulate_blinking
 from napari_fluogan.core.defective_pixels import pixel_statistics
@@ -54,7 +54,9 @@ def test_bound_sits_above_the_background_and_far_below_the_pedestal(psf):
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     background = 8.0 + 4.0 * xx / w  # a gentle haze gradient: not fluctuating
     mean, variance, emitters = _field(psf, background.float())
-    bound = fluctuation_background_bound(mean, variance, 1.0, FWHM_NM / PIXEL_NM)
+    steady = steady_light(mean, variance, 1.0, FWHM_NM / PIXEL_NM)
+    assert steady is not None
+    bound = steady.background_bound()
     assert bound is not None and bound.shape == mean.shape
     inner = (slice(6, -6), slice(6, -6))  # the blur's reach from the borders
     # it never asks b to hold less than the true background (a safe upper bound) ...
@@ -72,13 +74,13 @@ def test_no_bound_where_the_fit_cannot_be_trusted():
     h, w = 32, 32
     flat = torch.full((h, w), 50.0)
     # nothing varies: no slope to fit
-    assert fluctuation_background_bound(flat, flat + 100.0, 1.0, 3.18) is None
+    assert steady_light(flat, flat + 100.0, 1.0, 3.18) is None
     # the excess variance unrelated to the mean (noise only)
     mean, _, _ = _field(GaussianPSF(FWHM_NM), torch.full((h, w), 8.0))
     noise = torch.as_tensor(np.random.default_rng(1).normal(0, 5, (h, w)), dtype=torch.float32)
-    assert fluctuation_background_bound(mean, mean + 1.0 + noise, 1.0, 3.18) is None
+    assert steady_light(mean, mean + 1.0 + noise, 1.0, 3.18) is None
     # more light where it fluctuates less: a negative slope is no estimate
-    assert fluctuation_background_bound(mean, mean + 1.0 + (mean.max() - mean), 1.0, 3.18) is None
+    assert steady_light(mean, mean + 1.0 + (mean.max() - mean), 1.0, 3.18) is None
 
 
 def test_crowded_filaments_keep_their_light_in_x():
@@ -129,7 +131,7 @@ def _field_statistics(seed: int, dye_photons: float, haze_photons: float, n_fram
 def test_only_a_field_full_of_dyes_fluctuates_evenly():
     for seed in range(3):
         dyes = _field_statistics(seed, 30.0, 5.0)
-        assert fluctuation_background_bound(*dyes, 0.0, 3.18) is None  # nothing to fit
+        assert steady_light(*dyes, 0.0, 3.18) is None  # nothing to fit
         assert fluctuates_evenly(*dyes, 0.0, 3.18, 200)
         haze = _field_statistics(seed, 0.0, 80.0)  # Poisson light only
         assert not fluctuates_evenly(*haze, 0.0, 3.18, 200)

@@ -7,7 +7,6 @@ import torch
 from napari_fluogan import reconstruct, reconstruct_iter
 from napari_fluogan.cli import build_parser, config_from_args
 from napari_fluogan.core.blinking import REGIMES, simulate_blinking
-from napari_fluogan.core.config import FluoGANConfig
 from napari_fluogan.core.dye_carpet import (
     MAX_FLOOR_MISFIT,
     carpet_floor,
@@ -19,10 +18,8 @@ from napari_fluogan.core.metrics import evaluate_pairs
 from napari_fluogan.core.phantoms import BeadPhantom
 from napari_fluogan.core.psf import GaussianPSF
 
-from .conftest import BENCH_CAMERA, blinking_line_pairs
+from .conftest import BENCH_CAMERA, BENCH_L2, blinking_line_pairs
 
-L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu",
-                   psf_model="gaussian")
 #: a field of 4.6 x 2.4 um around one pair and its control bar
 WIDE = {"gap_nm": 1000.0, "margin_nm": 1000.0}
 
@@ -69,7 +66,7 @@ def test_a_pair_on_a_carpet_of_dyes_is_sharpened_above_it():
     stages: list[tuple[str, int, int]] = []
 
     def run(frames: np.ndarray, **changes):
-        *_, snap = reconstruct_iter(frames, L2.replace(**changes),
+        *_, snap = reconstruct_iter(frames, BENCH_L2.replace(**changes),
                                     on_stage=lambda *stage: stages.append(stage))
         (pair,) = evaluate_pairs(snap.x, 25.0, phantom.pairs, 318.0)
         return snap, pair
@@ -106,10 +103,10 @@ def test_dense_beads_that_look_like_a_carpet_keep_their_gaps():
     fill them (misfit 0.05; carpets at most 0.003), so no floor is set and x is the
     run without one."""
     frames = _dense_beads()
-    snap = reconstruct(frames, L2)
+    snap = reconstruct(frames, BENCH_L2)
     assert snap.info["carpet_floor_misfit"] > 3 * MAX_FLOOR_MISFIT
     assert snap.info["carpet_photons_per_pixel"] == 0.0
-    bare = reconstruct(frames, L2.replace(carpet_floor=False))
+    bare = reconstruct(frames, BENCH_L2.replace(carpet_floor=False))
     np.testing.assert_array_equal(snap.x, bare.x)
     assert floor_misfit(1.2e-3, 1.0e-3, 10.0, 100.0) == pytest.approx(0.04)
     assert keeps_the_floor(0.003) and not keeps_the_floor(0.04)

@@ -18,10 +18,7 @@ from napari_fluogan.core.signal_level import (
     structure_significance,
 )
 
-from .conftest import blinking_line_pairs
-
-L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu",
-                   psf_model="gaussian")
+from .conftest import BENCH_L2, blinking_line_pairs
 
 
 def _mean_level(mean_image: torch.Tensor, dark: float | None = None) -> float:
@@ -59,7 +56,7 @@ def test_a_bright_background_leaves_the_structure_alone(monkeypatch):
                                   background_factor=50.0)
 
     def pair_and_light(frames: np.ndarray) -> tuple[float, float]:
-        x = reconstruct(frames, L2).x
+        x = reconstruct(frames, BENCH_L2).x
         (pair,) = evaluate_pairs(x, 25.0, phantom.pairs, 318.0)
         return pair.contrast, float(x.sum())
 

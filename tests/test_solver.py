@@ -14,7 +14,7 @@ from napari_fluogan.core.metrics import PairResult, evaluate_pairs
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.simulate import simulate_stack
 
-from .conftest import blinking_line_pairs, small_truth
+from .conftest import BENCH_L2, blinking_line_pairs, small_truth
 
 
 def _config(stack, **changes):
@@ -224,13 +224,6 @@ def test_tv_weight_has_a_model_error_floor(small_stack):
     assert strong.losses["tv"] > 5 * weak.losses["tv"]  # measured 6.7
     with pytest.raises(FluoGANError, match="psf_model_error"):
         cfg.replace(psf_model_error=-0.1)
-
-
-#: L2-only on a stack taken with the benchmark camera (conftest.BENCH_CAMERA)
-# the Gaussian shape these stacks are simulated with (psf_model "auto" would choose it
-# too, at the cost of two more fits: test_psf_choice.py covers the choice)
-BENCH_L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu",
-                         psf_model="gaussian")
 
 
 @functools.cache

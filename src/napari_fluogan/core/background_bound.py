@@ -82,7 +82,7 @@ def fit_fluctuation_slope(
 ) -> FluctuationSlope | None:
     """Fit the slope over a field, or None where it cannot be trusted (a field too
     small or too uniform for the blurred images to vary, or a slope that is not
-    positive). Arguments as for :func:`fluctuation_background_bound`."""
+    positive). Arguments as for :func:`steady_light`."""
     blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
     noise = _excess_noise_variance(variance, psf_fwhm_px, n_frames)
     return _fit(blurred_mean, blurred_excess, noise)
@@ -187,20 +187,6 @@ def steady_light(
     return SteadyLight(light, fit.residual_sd)
 
 
-def fluctuation_background_bound(
-    mean: torch.Tensor,
-    variance: torch.Tensor,
-    read_noise_photons: float,
-    psf_fwhm_px: float,
-    fallback: Callable[[], FluctuationSlope | None] | None = None,
-    n_frames: int | None = None,
-) -> torch.Tensor | None:
-    """Upper bound on the background per camera pixel (photons), or None:
-    :meth:`SteadyLight.background_bound` of :func:`steady_light` (same arguments)."""
-    steady = steady_light(mean, variance, read_noise_photons, psf_fwhm_px, fallback, n_frames)
-    return steady.background_bound() if steady is not None else None
-
-
 def fluctuates_evenly(
     mean: torch.Tensor,
     variance: torch.Tensor,
@@ -213,7 +199,7 @@ def fluctuates_evenly(
     can be fitted, and from the mean image a uniform carpet of dyes and a uniform
     background are the same thing, so ``b`` may take the dyes' light.
 
-    Arguments as for :func:`fluctuation_background_bound`; ``n_frames`` the frames the
+    Arguments as for :func:`steady_light`; ``n_frames`` the frames the
     variance was measured on."""
     blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
     level = float(blurred_excess.mean())
