@@ -94,4 +94,5 @@ def describe_carpet_floor(info: Mapping[str, float]) -> str | None:
     photons = info.get("carpet_photons_per_pixel", 0.0)
     if photons <= 0:
         return None
-    return f"x above a dye carpet of {photons:.3g} photons/px"
+    where = " (read around the ROI)" if info.get("carpet_from_surroundings", 0.0) > 0 else ""
+    return f"x above a dye carpet of {photons:.3g} photons/px{where}"

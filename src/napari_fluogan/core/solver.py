@@ -10,7 +10,6 @@ uniform background under it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import time
@@ -62,7 +61,7 @@ from .signal_level import (
     structure_significance,
 )
 from .stack import Stack, crop_roi, to_photons, validate_frames
-from .surroundings import surroundings_slope
+from .surroundings import Surroundings
 from .trend import TemporalTrend
 
 LIVE_KEYS = ("lambda1", "lambda2", "lambda_tv", "gamma", "adv_weight")
@@ -166,10 +165,6 @@ def _prepare(
     return frames, photons, config
 
 
-#: the fluctuation slope from around the ROI, for a bound where the ROI's own fit
-#: fails (core/surroundings.py)
-SlopeFallback = Callable[[], FluctuationSlope | None]
-
 
 class _Problem:
     """Tensors and operators of one run (normalised units), shared by the loop steps."""
@@ -179,7 +174,7 @@ class _Problem:
         photons: np.ndarray,
         config: FluoGANConfig,
         device: torch.device,
-        slope_fallback: SlopeFallback | None = None,
+        surroundings: Surroundings | None = None,
     ) -> None:
         self.config = config
         self.device = device
@@ -236,11 +231,12 @@ class _Problem:
         # the light per camera pixel of a carpet of dyes under the whole field, which x
         # is kept above (dye_carpet.py); 0: none
         self.carpet_photons = 0.0
+        self.carpet_from_surroundings = False
         if config.background_bound:
 
             def fallback() -> FluctuationSlope | None:
                 # only where the ROI's own fit fails; then the bound comes from around it
-                fit = slope_fallback() if slope_fallback is not None else None
+                fit = surroundings.slope() if surroundings is not None else None
                 self.bound_from_surroundings = fit is not None
                 return fit
 
@@ -256,6 +252,10 @@ class _Problem:
                 self.b_upper = steady.background_bound() / self.unit
                 if config.carpet_floor:
                     floor = carpet_floor(self.mean_image, steady.light, config.psf_fwhm_px)
+                    if floor is None and surroundings is not None:
+                        # an ROI drawn tightly around structure on a carpet
+                        floor = surroundings.carpet()
+                        self.carpet_from_surroundings = floor is not None
                     self.carpet_photons = floor if floor is not None else 0.0
         # no bound over a field that fluctuates evenly: b may hold the dyes (a warning
         # whose advice, a larger ROI, helps only with the bound on)
@@ -481,8 +481,9 @@ def reconstruct_iter(
     """
     frames, photons, config = _prepare(stack, config)
     device = resolve_device(config.device)
-    # called only if the ROI's own fit fails (the trial fits of "auto" do not cap b)
-    slope_fallback = functools.partial(surroundings_slope, frames, config, device)
+    # asked only where the ROI's own estimates fail (the trial fits of "auto" do not
+    # cap b), and measured once for the run and its trial fits
+    surroundings = Surroundings(frames, config, device)
     check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
     last: Snapshot | None = None
@@ -493,7 +494,7 @@ def reconstruct_iter(
             config = config.replace(psf_model=choice.model)
         # the last snapshot is kept for the error below
         for last in _run(  # noqa: B007
-            photons, config, device, live, choice, slope_fallback, on_stage=on_stage
+            photons, config, device, live, choice, surroundings, on_stage=on_stage
         ):
             yield last
     except torch.OutOfMemoryError:
@@ -585,19 +586,19 @@ def _run(
     device: torch.device,
     live: Mapping[str, float],
     psf_choice: PSFModelChoice | None = None,
-    slope_fallback: SlopeFallback | None = None,
+    surroundings: Surroundings | None = None,
     try_carpet: bool = True,
     on_stage: StageCallback | None = None,
 ) -> Iterator[Snapshot]:
     """The run itself; ``try_carpet`` False: a floor over a dye carpet is kept without
     the trial fits (themselves runs of this); ``on_stage`` reports those fits."""
     start = time.perf_counter()
-    problem = _Problem(photons, config, device, slope_fallback)
+    problem = _Problem(photons, config, device, surroundings)
     psi = problem.psi
     carpet_misfit = 0.0
     if problem.carpet_photons > 0 and try_carpet:
         carpet_misfit = _carpet_floor_misfit(
-            photons, config, device, live, slope_fallback, problem, on_stage
+            photons, config, device, live, surroundings, problem, on_stage
         )
         if not keeps_the_floor(carpet_misfit):
             problem.carpet_photons = 0.0
@@ -700,6 +701,7 @@ def _run(
                 "background_bound_from_surroundings": float(problem.bound_from_surroundings),
                 # photons per camera pixel of a carpet of dyes x is kept above (0: none)
                 "carpet_photons_per_pixel": problem.carpet_photons,
+                "carpet_from_surroundings": float(problem.carpet_from_surroundings),
                 # how much the floor worsened the trial fits (0: no trial)
                 "carpet_floor_misfit": carpet_misfit,
                 "even_fluctuations": float(problem.even_fluctuations),
@@ -790,7 +792,7 @@ def _carpet_floor_misfit(
     config: FluoGANConfig,
     device: torch.device,
     live: Mapping[str, float],
-    slope_fallback: SlopeFallback | None,
+    surroundings: Surroundings | None,
     problem: _Problem,
     on_stage: StageCallback | None,
 ) -> float:
@@ -805,7 +807,7 @@ def _carpet_floor_misfit(
         stage = f"Dye carpet: fit {'with' if floor else 'without'} a floor"
         for last in _run(  # noqa: B007 - the last snapshot's data term is wanted
             photons, trial.replace(carpet_floor=floor), device, _StopOnly(live), None,
-            slope_fallback, try_carpet=False,
+            surroundings, try_carpet=False,
         ):
             if on_stage is not None:
                 on_stage(stage, last.iteration, TRIAL_ITERATIONS)

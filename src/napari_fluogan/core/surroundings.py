@@ -1,4 +1,4 @@
-"""The fluctuation slope from the field around the ROI.
+"""The fluctuation slope, and a carpet of dyes, from the field around the ROI.
 
 The background bound (``background_bound.py``) fits how much mean light goes with
 how much fluctuation variance, and that fit needs the field's brightness to vary.
@@ -6,7 +6,9 @@ Inside a region full of dyes (an ROI drawn in labelled cytoplasm) it does not, a
 uniform dye carpet looks like a uniform background: ``b`` takes the dyes and ``x``
 keeps the highest noise peaks as blobs. The slope belongs to the dye and the PSF, not
 to the ROI, so it is fitted on a window that reaches past the ROI into the
-surroundings, where the dyes end.
+surroundings, where the dyes end. Likewise an ROI drawn tightly around structure on a
+carpet of dyes is mostly structure, and the carpet under it (``dye_carpet.py``) is
+read on the window, which is mostly carpet.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .background_bound import FluctuationSlope, fit_fluctuation_slope
+from .background_bound import FluctuationSlope, fit_fluctuation_slope, steady_light
 from .config import FluoGANConfig
 from .defective_pixels import pixel_statistics
+from .dye_carpet import carpet_floor
 from .saturation import saturated_pixels
 from .stack import to_photons
 from .trend import TemporalTrend
@@ -47,34 +50,76 @@ def surroundings_window(
     return top, left, bottom - top, right - left
 
 
-def surroundings_slope(
-    frames: np.ndarray, config: FluoGANConfig, device: torch.device
-) -> FluctuationSlope | None:
-    """The fluctuation slope fitted on the window around ``config.roi``, or None.
+class Surroundings:
+    """The field around the ROI (:func:`surroundings_window`), measured once and only
+    when asked: for where the ROI's own estimates fail.
 
     ``frames``: the whole raw stack (T, H, W) in ADU; ``config`` with the camera's
-    ``alpha``, ``offset`` and ``sigma`` resolved. Mean and variance are measured as
-    the engine measures them on the ROI (photons, around the bleaching trend), over the
+    ``alpha``, ``offset`` and ``sigma`` resolved. Mean and variance are measured as the
+    engine measures them on the ROI (photons, around the bleaching trend), over the
     first :data:`MAX_FRAMES` frames.
     """
-    window = surroundings_window(config.roi, frames.shape[1:])
-    if window is None:
-        return None
-    top, left, h, w = window
-    assert config.alpha is not None and config.offset is not None
-    photons = torch.as_tensor(
-        to_photons(
-            frames[:MAX_FRAMES, top : top + h, left : left + w], config.alpha, config.offset
-        ),
-        device=device,
-    )
-    mean, variance, _ = pixel_statistics(
-        photons,
-        TemporalTrend(photons, config.detrend_frames),
-        config.psf_fwhm_px,
-        config.leave_out_defective_pixels,
-        saturated_pixels(photons),
-    )
-    return fit_fluctuation_slope(
-        mean, variance, config.read_noise_photons, config.psf_fwhm_px, photons.shape[0]
-    )
+
+    def __init__(self, frames: np.ndarray, config: FluoGANConfig, device: torch.device) -> None:
+        self.frames = frames
+        self.config = config
+        self.device = device
+        self._measured = False
+        self._statistics: tuple[torch.Tensor, torch.Tensor, int] | None = None
+
+    def statistics(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        """Mean and variance images of the window (photons) and the frames they were
+        measured on, or None where the ROI leaves no room around it."""
+        if not self._measured:
+            self._measured = True
+            self._statistics = self._measure()
+        return self._statistics
+
+    def _measure(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        config = self.config
+        window = surroundings_window(config.roi, self.frames.shape[1:])
+        if window is None:
+            return None
+        top, left, h, w = window
+        assert config.alpha is not None and config.offset is not None
+        photons = torch.as_tensor(
+            to_photons(
+                self.frames[:MAX_FRAMES, top : top + h, left : left + w],
+                config.alpha,
+                config.offset,
+            ),
+            device=self.device,
+        )
+        mean, variance, _ = pixel_statistics(
+            photons,
+            TemporalTrend(photons, config.detrend_frames),
+            config.psf_fwhm_px,
+            config.leave_out_defective_pixels,
+            saturated_pixels(photons),
+        )
+        return mean, variance, photons.shape[0]
+
+    def slope(self) -> FluctuationSlope | None:
+        """The fluctuation slope fitted on the window, or None."""
+        measured = self.statistics()
+        if measured is None:
+            return None
+        mean, variance, n_frames = measured
+        config = self.config
+        return fit_fluctuation_slope(
+            mean, variance, config.read_noise_photons, config.psf_fwhm_px, n_frames
+        )
+
+    def carpet(self) -> float | None:
+        """The light per camera pixel of a carpet of dyes under the whole window
+        (:func:`.dye_carpet.carpet_floor`), or None: an ROI drawn tightly around
+        structure on a carpet is mostly structure, its surroundings mostly carpet."""
+        measured = self.statistics()
+        if measured is None:
+            return None
+        mean, variance, n_frames = measured
+        config = self.config
+        steady = steady_light(
+            mean, variance, config.read_noise_photons, config.psf_fwhm_px, None, n_frames
+        )
+        return carpet_floor(mean, steady.light, config.psf_fwhm_px) if steady else None
