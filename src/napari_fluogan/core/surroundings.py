@@ -13,6 +13,8 @@ read on the window, which is mostly carpet.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -64,16 +66,12 @@ class Surroundings:
         self.frames = frames
         self.config = config
         self.device = device
-        self._measured = False
-        self._statistics: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
+    @functools.cached_property
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         """Mean and variance images of the window (photons) and the frames they were
         measured on, or None where the ROI leaves no room around it."""
-        if not self._measured:
-            self._measured = True
-            self._statistics = self._measure()
-        return self._statistics
+        return self._measure()
 
     def _measure(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         config = self.config
@@ -101,7 +99,7 @@ class Surroundings:
 
     def slope(self) -> FluctuationSlope | None:
         """The fluctuation slope fitted on the window, or None."""
-        measured = self.statistics()
+        measured = self.statistics
         if measured is None:
             return None
         mean, variance, n_frames = measured
@@ -114,7 +112,7 @@ class Surroundings:
         """The light per camera pixel of a carpet of dyes under the whole window
         (:func:`.dye_carpet.carpet_floor`), or None: an ROI drawn tightly around
         structure on a carpet is mostly structure, its surroundings mostly carpet."""
-        measured = self.statistics()
+        measured = self.statistics
         if measured is None:
             return None
         mean, variance, n_frames = measured
