@@ -271,13 +271,13 @@ class _Problem:
             )
         )
 
-    def x_floor(self) -> torch.Tensor:
+    def x_floor(self, enabled: bool = True) -> torch.Tensor:
         """What ``x`` is kept above (normalised, fine grid): the carpet's light per fine
         pixel inside the region, nothing on the margin (which only explains light from
-        outside); zeros where the field lies on no carpet."""
+        outside); zeros where the field lies on no carpet or ``enabled`` is False."""
         psi = self.psi
         floor = torch.zeros(psi.fine_shape, device=self.device, dtype=psi.dtype)
-        if self.carpet_photons > 0:
+        if enabled and self.carpet_photons > 0:
             # the camera light of one unit per fine pixel, away from the region's border
             per_fine = float(psi(torch.ones_like(floor)).median())
             psi.crop_region(floor).fill_(self.carpet_photons / (self.unit * per_fine))
@@ -581,27 +581,29 @@ def choose_psf_model_for(
 
 
 def _run(
-    photons: np.ndarray,
+    photons: np.ndarray | None,
     config: FluoGANConfig,
     device: torch.device,
     live: Mapping[str, float],
     psf_choice: PSFModelChoice | None = None,
     surroundings: Surroundings | None = None,
-    try_carpet: bool = True,
     on_stage: StageCallback | None = None,
+    problem: _Problem | None = None,
 ) -> Iterator[Snapshot]:
-    """The run itself; ``try_carpet`` False: a floor over a dye carpet is kept without
-    the trial fits (themselves runs of this); ``on_stage`` reports those fits."""
+    """The run itself; ``on_stage`` reports the trial fits of a floor over a dye carpet.
+    ``problem``: the data of a run this one is a trial fit of (its floor already
+    decided, and kept only where ``config.carpet_floor``); ``photons`` are then not
+    read."""
     start = time.perf_counter()
-    problem = _Problem(photons, config, device, surroundings)
-    psi = problem.psi
     carpet_misfit = 0.0
-    if problem.carpet_photons > 0 and try_carpet:
-        carpet_misfit = _carpet_floor_misfit(
-            photons, config, device, live, surroundings, problem, on_stage
-        )
-        if not keeps_the_floor(carpet_misfit):
-            problem.carpet_photons = 0.0
+    if problem is None:
+        assert photons is not None
+        problem = _Problem(photons, config, device, surroundings)
+        if problem.carpet_photons > 0:
+            carpet_misfit = _carpet_floor_misfit(config, device, live, problem, on_stage)
+            if not keeps_the_floor(carpet_misfit):
+                problem.carpet_photons = 0.0
+    psi = problem.psi
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed)
     adversary = _Adversary(problem, config, gen) if config.use_critic else None
@@ -650,7 +652,7 @@ def _run(
     target = problem.target
     b = problem.project_background(torch.full_like(target, problem.dark / problem.unit))
     # positivity and l1 act on x above this floor (a carpet of dyes; else 0)
-    x_floor = problem.x_floor()
+    x_floor = problem.x_floor(config.carpet_floor)
     x = torch.maximum(psi.adjoint(target - b) / psi.norm_sq, x_floor)
     x_prev = x.clone()
     momentum_t = torch.ones((), device=device)
@@ -788,17 +790,15 @@ def _run(
 
 
 def _carpet_floor_misfit(
-    photons: np.ndarray,
     config: FluoGANConfig,
     device: torch.device,
     live: Mapping[str, float],
-    surroundings: Surroundings | None,
     problem: _Problem,
     on_stage: StageCallback | None,
 ) -> float:
-    """:func:`.dye_carpet.floor_misfit` from two short L2 fits, with and without the
-    floor: dense structure looks like a carpet through the PSF, and the floor is kept
-    only where it costs the fit of the mean image little."""
+    """:func:`.dye_carpet.floor_misfit` from two short L2 fits on ``problem``'s data,
+    with and without the floor: dense structure looks like a carpet through the PSF,
+    and the floor is kept only where it costs the fit of the mean image little."""
     trial = config.replace(
         use_critic=False, iterations=TRIAL_ITERATIONS, snapshot_every=TRIAL_ITERATIONS // 4
     )
@@ -806,8 +806,7 @@ def _carpet_floor_misfit(
     for floor in (True, False):
         stage = f"Dye carpet: fit {'with' if floor else 'without'} a floor"
         for last in _run(  # noqa: B007 - the last snapshot's data term is wanted
-            photons, trial.replace(carpet_floor=floor), device, _StopOnly(live), None,
-            surroundings, try_carpet=False,
+            None, trial.replace(carpet_floor=floor), device, _StopOnly(live), problem=problem
         ):
             if on_stage is not None:
                 on_stage(stage, last.iteration, TRIAL_ITERATIONS)
