@@ -83,9 +83,21 @@ def fit_fluctuation_slope(
     """Fit the slope over a field, or None where it cannot be trusted (a field too
     small or too uniform for the blurred images to vary, or a slope that is not
     positive). Arguments as for :func:`steady_light`."""
+    return _blurred_fit(mean, variance, read_noise_photons, psf_fwhm_px, n_frames)[2]
+
+
+def _blurred_fit(
+    mean: torch.Tensor,
+    variance: torch.Tensor,
+    read_noise_photons: float,
+    psf_fwhm_px: float,
+    n_frames: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, FluctuationSlope | None]:
+    """The blurred mean and excess images (:func:`_blurred`) and the slope fitted on
+    them (:func:`_fit`, corrected for the excess's noise)."""
     blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
     noise = _excess_noise_variance(variance, psf_fwhm_px, n_frames)
-    return _fit(blurred_mean, blurred_excess, noise)
+    return blurred_mean, blurred_excess, _fit(blurred_mean, blurred_excess, noise)
 
 
 def _excess_noise_variance(
@@ -175,9 +187,8 @@ def steady_light(
     (the same dye and PSF). ``n_frames``: the frames the variance was measured on, for
     the slope's correction (:func:`_fit`); None leaves the slope as fitted.
     """
-    blurred_mean, blurred_excess = _blurred(mean, variance, read_noise_photons, psf_fwhm_px)
-    fit = _fit(
-        blurred_mean, blurred_excess, _excess_noise_variance(variance, psf_fwhm_px, n_frames)
+    blurred_mean, blurred_excess, fit = _blurred_fit(
+        mean, variance, read_noise_photons, psf_fwhm_px, n_frames
     )
     if fit is None and fallback is not None:
         fit = fallback()

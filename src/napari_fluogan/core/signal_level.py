@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 import torch
 
+from .psf import FWHM_PER_SIGMA
 from .smoothing import blur_noise_share, normalised_blur
 
 #: the share of pixels taken as the dimmest part of the field
@@ -72,7 +73,7 @@ def structure_significance(
     errors of the mean image, both blurred by the PSF (which is how any structure
     reaches the camera, and what averages the noise of its pixels). Photons; the
     variance image's mean sets the noise."""
-    sigma_px = psf_fwhm_px / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    sigma_px = psf_fwhm_px / FWHM_PER_SIGMA
     blurred = normalised_blur(mean_image, sigma_px)
     variance = float(variance_image.mean().clamp_min(1e-12))
     standard_error = math.sqrt(variance * blur_noise_share(sigma_px) / n_frames)
