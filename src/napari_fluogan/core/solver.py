@@ -28,6 +28,7 @@ from .background_bound import (
     steady_light,
 )
 from .calibrate import estimate_camera
+from .camera_check import camera_warning, quietness
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
@@ -100,14 +101,16 @@ class Snapshot:
     def warnings(self) -> list[str]:
         """What the user should be told about the data of this run (saturated pixels,
         many pixels left out as defective, correlated noise, a field that fluctuates
-        evenly or shows nothing above its noise), once per run: they are known from
-        the data, from the first snapshot."""
+        evenly or shows nothing above its noise, camera values under which the frames
+        are quieter than photon counting), once per run: they are known from the
+        data, from the first snapshot."""
         found = [
             saturation_warning(self.info),
             defect_warning(self.info, self.b.size, self.config.effective_psf_fwhm_nm),
             correlated_noise_warning(self.info),
             even_fluctuations_warning(self.info),
             no_structure_warning(self.info),
+            camera_warning(self.info),
         ]
         return [text for text in found if text is not None]
 
@@ -199,6 +202,15 @@ class _Problem:
         # the light above it (signal_level.py)
         self.dark = dark_level(self.mean_image)
         self.unit = structure_level(self.mean_image, self.dark)
+        # the quietest pixels' variance over what photon counting needs: well under 1,
+        # the camera values are wrong (a warning)
+        self.quietness = quietness(
+            self.mean_image,
+            self.variance_image,
+            config.read_noise_photons,
+            self.n_frames,
+            self.saturated,
+        )
         # whether the field shows anything above its noise (a warning below 10)
         self.structure_z = structure_significance(
             self.mean_image, self.variance_image, self.n_frames, config.psf_fwhm_px
@@ -709,6 +721,9 @@ def _run(
                 "even_fluctuations": float(problem.even_fluctuations),
                 "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
                 "neighbour_noise_correlation": problem.noise_correlation,
+                # the quietest pixels' variance over photon counting's (camera_check.py):
+                # about 1 or more where the camera values are right
+                "quietness": problem.quietness,
                 "defective_pixels": float(len(problem.flagged_pixels.get(DEFECTIVE, ()))),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
