@@ -608,6 +608,7 @@ def _run(
     read."""
     start = time.perf_counter()
     carpet_misfit = 0.0
+    trial = problem is not None
     if problem is None:
         assert photons is not None
         problem = _Problem(photons, config, device, surroundings)
@@ -662,9 +663,17 @@ def _run(
     # l1 pushes it, and until it has, x has no zeros for l1 and positivity to sharpen
     # against (a pair on a background 20 times the benchmark's merged from half the level)
     target = problem.target
-    b = problem.project_background(torch.full_like(target, problem.dark / problem.unit))
     # positivity and l1 act on x above this floor (a carpet of dyes; else 0)
     x_floor = problem.x_floor(config.carpet_floor)
+    dark = torch.full_like(target, problem.dark / problem.unit)
+    if trial:
+        # x's floor already explains the carpet's share of the dark level: each short
+        # trial starts b below it by that much, near its own solution, so that the two
+        # fits are compared and not their distances from one start (started at the
+        # whole level, b came down too slowly where a steady background raised its cap,
+        # and a carpet on 10 times the background was refused)
+        dark = dark - psi(x_floor)
+    b = problem.project_background(dark)
     x = torch.maximum(psi.adjoint(target - b) / psi.norm_sq, x_floor)
     x_prev = x.clone()
     momentum_t = torch.ones((), device=device)
