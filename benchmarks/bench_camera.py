@@ -48,7 +48,7 @@ VALUES: dict[str, dict[str, float | None]] = {
     "alpha*2": {"alpha": 4.0},
     "alpha/1.5": {"alpha": 2.0 / 1.5},
     "alpha/2": {"alpha": 1.0},
-    "offset 0": {"offset": 0.0},
+    "offset=0": {"offset": 0.0},
     "sigma*5": {"sigma": 10.0},
     "auto": {"alpha": None, "offset": None, "sigma": None},
 }
