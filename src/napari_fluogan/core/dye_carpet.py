@@ -24,9 +24,10 @@ Through the PSF, though, structure dense enough to light the whole field (beads
 resolves, would be filled (60 beads in 3.2 um: 25.8 -> 21.5 dB). So the floor is tried
 first: two short L2 fits (:data:`TRIAL_ITERATIONS`), with and without it. Over a
 carpet the floor costs the fit of the mean image little; over gaps it cannot fill, a
-lot (:func:`floor_misfit`, in units of the floor's own light: carpets 0.0007-0.0049,
-beads 0.040-0.056, a mesh of 100 filaments 0.007). The floor is kept below
-:data:`MAX_FLOOR_MISFIT`.
+lot (:func:`floor_misfit`, in units of the floor's own light: carpets -0.0017-0.0047,
+also on ten to fifty times the background; beads 0.040-0.051, a mesh of 100 filaments
+0.0075). The floor is kept below :data:`MAX_FLOOR_MISFIT`. Each trial starts near its
+own solution (the solver starts ``b`` below the floor's light in the trial with it).
 """
 
 from __future__ import annotations
