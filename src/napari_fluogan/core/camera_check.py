@@ -7,8 +7,8 @@ electrons per ADU, and the offset changes with the camera's settings. The
 reconstruction's sharpness barely depends on them (the priors are weighed against the
 field's own light), but its photon counts do, and so does every noise-based estimate:
 with the gain twice too high the frames look quieter than photon counting allows and
-the background cap is lost, 1.5 dB on 20 filaments (``docs/quality.md``, "Camera
-values entered wrong").
+the background cap is lost: 1.1-1.5 dB on 20 filaments, 3 dB on a dye carpet
+(``docs/quality.md``, "Camera values entered wrong").
 
 Light is never less noisy than photon counting: in photons, a pixel's variance is at
 least its mean plus the read noise squared, and blinking only adds to it. So where
