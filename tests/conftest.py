@@ -36,7 +36,8 @@ BENCH_CAMERA = Camera(quantum_efficiency=0.8, gain_adu_per_e=2.0, offset_adu=100
 #: FluoGAN L2-only with the benchmark camera's values and the Gaussian shape the
 #: blinking stacks here are simulated with (psf_model "auto" would choose it too, at the
 #: cost of two more fits: test_psf_choice.py covers the choice)
-BENCH_L2 = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, use_critic=False, device="cpu",
+BENCH_L2 = FluoGANConfig(alpha=BENCH_CAMERA.gain_adu_per_e, offset=BENCH_CAMERA.offset_adu,
+                         sigma=BENCH_CAMERA.read_noise_adu, use_critic=False, device="cpu",
                          psf_model="gaussian")
 
 

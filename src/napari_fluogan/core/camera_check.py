@@ -39,9 +39,9 @@ QUIET_Z = 1.2816
 #: reported. Measured with the right camera values: 0.95 or more on line pairs
 #: (bright, dim, T = 30-500), dye carpets, 20-100 filaments, blinking blobs and the
 #: real stack (0.95-1.22 where the field has quiet pixels, up to 1.8 where dyes blink
-#: everywhere); with the gain 1.5 / 2 times too high, 0.71-0.73 / 0.54-0.68 (0.85-0.92 where dyes
-#: blink everywhere: no pixel is quiet there). 1.5 times too high already costs 1-3 dB
-#: on filaments and carpets (benchmarks/bench_camera.py)
+#: everywhere); with the gain 1.5 / 2 times too high, 0.71-0.73 / 0.54-0.68 (0.85-0.92
+#: where dyes blink everywhere: no pixel is quiet there). 1.5 times too high already
+#: costs 1-3 dB on filaments and carpets (benchmarks/bench_camera.py)
 MIN_QUIETNESS = 0.8
 
 

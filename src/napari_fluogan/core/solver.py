@@ -168,7 +168,6 @@ def _prepare(
     return frames, photons, config
 
 
-
 class _Problem:
     """Tensors and operators of one run (normalised units), shared by the loop steps."""
 

@@ -71,9 +71,6 @@ class Surroundings:
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         """Mean and variance images of the window (photons) and the frames they were
         measured on, or None where the ROI leaves no room around it."""
-        return self._measure()
-
-    def _measure(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
         config = self.config
         window = surroundings_window(config.roi, self.frames.shape[1:])
         if window is None:

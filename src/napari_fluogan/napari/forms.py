@@ -70,6 +70,11 @@ def _int(name: str, label: str, value: int, lo: int, hi: int, tooltip: str) -> S
     return SpinBox(name=name, label=label, value=value, min=lo, max=hi, tooltip=tooltip)
 
 
+def _switch(name: str, text: str, tooltip: str) -> CheckBox:
+    """A checkbox for the boolean config field ``name``, at its default."""
+    return CheckBox(name=name, text=text, value=getattr(_DEFAULTS, name), tooltip=tooltip)
+
+
 def group(title: str, container: Container) -> QGroupBox:
     """A titled box around a magicgui container."""
     box = QGroupBox(title)
@@ -193,11 +198,10 @@ class ParameterForm:
             )
             row.margins = (0, 0, 0, 0)
             rows.append(row)
-        self.leave_out_defective_pixels = CheckBox(
-            name="leave_out_defective_pixels",
-            text="Leave out hot and noisy pixels",
-            value=d.leave_out_defective_pixels,
-            tooltip="Camera pixels brighter or noisier than their neighbours by more than "
+        self.leave_out_defective_pixels = _switch(
+            "leave_out_defective_pixels",
+            "Leave out hot and noisy pixels",
+            "Camera pixels brighter or noisier than their neighbours by more than "
             "the PSF allows (hot pixels, telegraph noise) are left out of the fit; the "
             "status line counts them. Off: every pixel is fitted as light.",
         )
@@ -238,28 +242,25 @@ class ParameterForm:
             "solid structures solid and lines continuous instead of bead chains. "
             "0 = l1 only. Changes take effect at the next iteration.",
         )
-        self.use_critic = CheckBox(
-            name="use_critic",
-            text="Critic (adversarial term)",
-            value=d.use_critic,
-            tooltip="Off: fast mode (mean-image L2 + priors), to tune λ1 and λ2. On: the "
+        self.use_critic = _switch(
+            "use_critic",
+            "Critic (adversarial term)",
+            "Off: fast mode (mean-image L2 + priors), to tune λ1 and λ2. On: the "
             "Wasserstein critic also matches the fluctuations (slower, more resolution).",
         )
-        self.background_bound = CheckBox(
-            name="background_bound",
-            text="b only where light does not fluctuate",
-            value=d.background_bound,
-            tooltip="Caps the background b at the light that does not blink, estimated "
+        self.background_bound = _switch(
+            "background_bound",
+            "b only where light does not fluctuate",
+            "Caps the background b at the light that does not blink, estimated "
             "from the frames' variance over a few PSF widths, so that b cannot take the "
             "blurred pedestal of crowded structure (which then fades in x). Inactive "
             "where the estimate is unreliable (small or uniform fields); the status "
             "line says when it is active. Off: b is limited by λ2 only.",
         )
-        self.carpet_floor = CheckBox(
-            name="carpet_floor",
-            text="x above a carpet of dyes",
-            value=d.carpet_floor,
-            tooltip="Where the whole ROI lies on a layer of blinking dyes (structure in "
+        self.carpet_floor = _switch(
+            "carpet_floor",
+            "x above a carpet of dyes",
+            "Where the whole ROI lies on a layer of blinking dyes (structure in "
             "labelled cytoplasm), keeps x above that layer's light, so that the "
             "structure on it is sharpened as on a dark field. Needs the cap on b; the "
             "status line says when it is active. Off: x may fall to 0 anywhere.",
