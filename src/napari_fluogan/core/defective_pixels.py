@@ -34,6 +34,7 @@ from collections.abc import Mapping
 import torch
 
 from .psf import FWHM_PER_SIGMA
+from .saturation import restore_clipped
 from .trend import TemporalTrend
 
 #: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
@@ -182,9 +183,11 @@ def pixel_statistics(
     """The temporal mean and the variance around ``trend`` of photon ``frames`` (T, h,
     w), with defective pixels' values replaced by their neighbours', and the mask of
     those pixels (None: none, or ``leave_out`` false: not looked for). ``saturated``:
-    as for :func:`defective_pixels`."""
-    mean = frames.mean(dim=0)
-    variance = trend.detrended_variance(frames)
+    as for :func:`defective_pixels`; their clipped light is restored where it can be
+    (:func:`.saturation.restore_clipped`)."""
+    mean, variance = restore_clipped(
+        frames, frames.mean(dim=0), trend.detrended_variance(frames), saturated
+    )
     if not leave_out:
         return mean, variance, None
     mask = defective_pixels(mean, variance, frames.shape[0], psf_fwhm_px, saturated)

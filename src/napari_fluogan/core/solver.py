@@ -54,7 +54,12 @@ from .priors import (
 )
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
 from .saturation import FLAG_KIND as SATURATED
-from .saturation import describe_saturation, saturated_pixels, saturation_warning
+from .saturation import (
+    describe_saturation,
+    saturated_pixels,
+    saturation_warning,
+    too_clipped,
+)
 from .signal_level import (
     dark_level,
     no_structure_warning,
@@ -168,6 +173,20 @@ def _prepare(
     return frames, photons, config
 
 
+#: a run needs at least this share of the ROI's pixels in its data term (saturated in
+#: nearly every frame, or defective, they are left out)
+MIN_KEPT_SHARE = 0.1
+
+
+def _kept(*left_out: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """1 on the pixels none of the ``left_out`` masks holds, 0 on the others; None
+    where no mask is given."""
+    masks = [mask for mask in left_out if mask is not None]
+    if not masks:
+        return None
+    return (~torch.stack(masks).any(dim=0)).to(dtype)
+
+
 class _Problem:
     """Tensors and operators of one run (normalised units), shared by the loop steps."""
 
@@ -184,8 +203,11 @@ class _Problem:
         self.n_frames, m1, m2 = self.frames.shape
         # fluctuations are measured around the local (bleaching) trend, not the global mean
         self.trend = TemporalTrend(self.frames, config.detrend_frames)
-        # pixels the camera clipped (saturation.py), or None: reported, not fitted apart
+        # pixels the camera clipped (saturation.py), or None: their light restored from
+        # the frames under the maximum, or, clipped in most frames, left out of the data
+        # term; the critic never sees them (simulated frames are not clipped)
         self.saturated = saturated_pixels(self.frames)
+        self.too_clipped = too_clipped(self.frames, self.saturated)
         # hot and noisy camera pixels (defective_pixels.py): left out of the data term and
         # the critic, and the field's statistics measured with their neighbours' values
         self.mean_image, self.variance_image, self.defective = pixel_statistics(
@@ -195,7 +217,15 @@ class _Problem:
             config.leave_out_defective_pixels,
             self.saturated,
         )
-        self.weight = None if self.defective is None else (~self.defective).to(self.frames.dtype)
+        self.weight = _kept(self.defective, self.too_clipped, dtype=self.frames.dtype)
+        if self.weight is not None and float(self.weight.sum()) < MIN_KEPT_SHARE * m1 * m2:
+            raise FluoGANError(
+                f"{int(m1 * m2 - self.weight.sum())} of the ROI's {m1 * m2} pixels are "
+                "saturated in nearly every frame (or defective): too little is left to fit. "
+                "Lower the exposure or the laser power, or draw the ROI where the camera "
+                "does not clip."
+            )
+        self.critic_weight = _kept(self.defective, self.saturated, dtype=self.frames.dtype)
         self.scale = float(self.mean_image.mean())  # c: photons per pixel per frame
         # the light of the field's dimmest part, and u: the unit of x, b and the priors,
         # the light above it (signal_level.py)
@@ -306,7 +336,7 @@ class _Problem:
 
     def critic_input(self, frames_ph: torch.Tensor, reference_ph: torch.Tensor) -> torch.Tensor:
         centred = (frames_ph - reference_ph) / self.critic_scale
-        return centred if self.weight is None else centred * self.weight
+        return centred if self.critic_weight is None else centred * self.critic_weight
 
 
 class _Adversary:
@@ -728,6 +758,10 @@ def _run(
                 "carpet_floor_misfit": carpet_misfit,
                 "even_fluctuations": float(problem.even_fluctuations),
                 "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
+                # of those, clipped in too many frames to restore: left out of the fit
+                "saturated_left_out": float(
+                    0 if problem.too_clipped is None else problem.too_clipped.sum()
+                ),
                 "neighbour_noise_correlation": problem.noise_correlation,
                 # the quietest pixels' variance over photon counting's (camera_check.py):
                 # about 1 or more where the camera values are right
