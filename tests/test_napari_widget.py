@@ -514,16 +514,21 @@ def test_saturated_pixels_raise_one_warning(make_napari_viewer, qtbot, notes):
     from .test_saturation import clipped_stack
 
     viewer = make_napari_viewer()
-    viewer.add_image(clipped_stack(620), name="clipped")
+    # the blob's centre clipped in nearly every frame (left out), its rim in some
+    viewer.add_image(clipped_stack(300), name="clipped")
     widget = FluoGANWidget(viewer)
     fast_settings(widget, iterations=4, every=1)
     assert widget.run()
     wait_done(qtbot, widget)
     warnings = [msg for severity, msg in notes if severity == "warning" and "saturated" in msg]
     assert len(warnings) == 1, notes  # once per run, not per snapshot
-    assert "saturated px" in widget.status.value
+    assert "left out" in warnings[0]
+    assert "saturated px" in widget.status.value and "left out" in widget.status.value
     flagged = viewer.layers["clipped FluoGAN flagged pixels"]
-    assert len(flagged.data) >= 4 and set(flagged.features["kind"]) == {"saturated"}
+    kinds = list(flagged.features["kind"])
+    assert len(kinds) >= 8 and set(kinds) == {"saturated", "saturated, left out"}
+    # one colour per kind
+    assert len({tuple(c) for c in flagged.face_color}) == 2
 
 
 def test_an_empty_roi_is_said_to_show_noise(make_napari_viewer, qtbot, notes):

@@ -32,8 +32,10 @@ import torch
 MIN_SAMPLES_AT_MAX = 20
 #: ... and at least this share of all samples
 MIN_SHARE_AT_MAX = 1e-5
-#: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
+#: the kinds of flagged pixel (``Snapshot.flagged_pixels``) these are: light restored,
+#: and clipped too often to restore (left out of the fit)
 FLAG_KIND = "saturated"
+LEFT_OUT_KIND = "saturated, left out"
 #: a pixel clipped in more than this share of its frames is reported and its light
 #: restored or left out (below it, its mean is low by well under the model error the
 #: engine allows elsewhere)

@@ -54,6 +54,7 @@ from .priors import (
 )
 from .psf_choice import PSFModelChoice, choose_psf_model, describe_psf_model, trial_config
 from .saturation import FLAG_KIND as SATURATED
+from .saturation import LEFT_OUT_KIND as SATURATED_LEFT_OUT
 from .saturation import (
     describe_saturation,
     saturated_pixels,
@@ -86,7 +87,8 @@ class Snapshot:
     done: bool = False
     info: dict[str, float] = field(default_factory=dict)
     #: camera pixels of the ROI the run flagged, as (N, 2) row, column indices by kind:
-    #: "saturated" (reported, still fitted) and "hot or noisy" (left out of the fit)
+    #: "saturated" (light restored), "saturated, left out" and "hot or noisy" (both left
+    #: out of the fit)
     flagged_pixels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def describe_model(self, sep: str = " · ") -> str:
@@ -260,10 +262,19 @@ class _Problem:
         self.target = self.mean_image / self.unit  # normalised mean image
         # neighbouring pixels' noise correlation: about 0 for raw frames (noise_correlation.py)
         self.noise_correlation = neighbour_noise_correlation(self.frames)
+        restored = (
+            self.saturated
+            if self.too_clipped is None or self.saturated is None
+            else self.saturated & ~self.too_clipped
+        )
         self.flagged_pixels = {
             kind: torch.nonzero(mask).cpu().numpy()
-            for kind, mask in ((SATURATED, self.saturated), (DEFECTIVE, self.defective))
-            if mask is not None
+            for kind, mask in (
+                (SATURATED, restored),
+                (SATURATED_LEFT_OUT, self.too_clipped),
+                (DEFECTIVE, self.defective),
+            )
+            if mask is not None and bool(mask.any())
         }
         self.n_coarse = m1 * m2
         # the most light b may hold per camera pixel (normalised), or None: no bound
@@ -311,6 +322,10 @@ class _Problem:
                 self.n_frames,
             )
         )
+
+    def flagged_count(self, kind: str) -> int:
+        """How many camera pixels of the ROI are flagged as ``kind``."""
+        return len(self.flagged_pixels.get(kind, ()))
 
     def x_floor(self, enabled: bool = True) -> torch.Tensor:
         """What ``x`` is kept above (normalised, fine grid): the carpet's light per fine
@@ -757,16 +772,16 @@ def _run(
                 # how much the floor worsened the trial fits (0: no trial)
                 "carpet_floor_misfit": carpet_misfit,
                 "even_fluctuations": float(problem.even_fluctuations),
-                "saturated_pixels": float(len(problem.flagged_pixels.get(SATURATED, ()))),
-                # of those, clipped in too many frames to restore: left out of the fit
-                "saturated_left_out": float(
-                    0 if problem.too_clipped is None else problem.too_clipped.sum()
+                "saturated_pixels": float(
+                    problem.flagged_count(SATURATED) + problem.flagged_count(SATURATED_LEFT_OUT)
                 ),
+                # of those, clipped in too many frames to restore: left out of the fit
+                "saturated_left_out": float(problem.flagged_count(SATURATED_LEFT_OUT)),
                 "neighbour_noise_correlation": problem.noise_correlation,
                 # the quietest pixels' variance over photon counting's (camera_check.py):
                 # about 1 or more where the camera values are right
                 "quietness": problem.quietness,
-                "defective_pixels": float(len(problem.flagged_pixels.get(DEFECTIVE, ()))),
+                "defective_pixels": float(problem.flagged_count(DEFECTIVE)),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },

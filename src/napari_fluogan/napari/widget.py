@@ -25,6 +25,7 @@ from ..core.calibrate import estimate_camera
 from ..core.defective_pixels import FLAG_KIND as DEFECTIVE
 from ..core.errors import FluoGANError
 from ..core.saturation import FLAG_KIND as SATURATED
+from ..core.saturation import LEFT_OUT_KIND as SATURATED_LEFT_OUT
 from ..core.solver import Snapshot
 from . import metadata_keys as keys
 from .forms import ParameterForm, group
@@ -86,7 +87,11 @@ class RunState:
 
 
 #: the colour of each kind of flagged camera pixel (RGBA)
-FLAG_COLOURS = {SATURATED: (1.0, 0.55, 0.0, 1.0), DEFECTIVE: (0.0, 0.9, 1.0, 1.0)}
+FLAG_COLOURS = {
+    SATURATED: (1.0, 0.55, 0.0, 1.0),
+    SATURATED_LEFT_OUT: (1.0, 0.0, 0.3, 1.0),
+    DEFECTIVE: (0.0, 0.9, 1.0, 1.0),
+}
 
 
 def _shape(layer: Image) -> tuple[int, ...]:
@@ -635,8 +640,9 @@ class FluoGANWidget(QWidget):
         )
 
     def _show_flagged(self, snap: Snapshot, state: RunState) -> None:
-        """Mark the camera pixels the run flagged (saturated; hot or noisy, left out) with
-        squares over the input, in a Points layer; empty it when a run flags none."""
+        """Mark the camera pixels the run flagged (saturated, restored or left out; hot or
+        noisy, left out) with squares over the input, in a Points layer, one colour per
+        kind; empty it when a run flags none."""
         kinds = [kind for kind, where in snap.flagged_pixels.items() for _ in where]
         data = (
             np.concatenate(list(snap.flagged_pixels.values())).astype(float)
