@@ -255,7 +255,7 @@ def test_engine_run_stops_on_live_flag(small_stack):
 
 
 def test_engine_run_catches_unexpected_errors(monkeypatch, small_stack):
-    def broken(frames, config, live=None, on_stage=None):
+    def broken(frames, config, live=None, on_stage=None, dark=None):
         yield "first"
         raise RuntimeError("boom")
 

@@ -146,8 +146,9 @@ def in_step_with(widget: FluoGANWidget):
     newest one when the engine is faster than the display)."""
     real = run_module.reconstruct_iter
 
-    def engine(frames, config, live=None, on_stage=None):
-        for k, snap in enumerate(real(frames, config, live=live, on_stage=on_stage), start=1):
+    def engine(frames, config, live=None, on_stage=None, dark=None):
+        snapshots = real(frames, config, live=live, on_stage=on_stage, dark=dark)
+        for k, snap in enumerate(snapshots, start=1):
             yield snap
             deadline = time.monotonic() + 20.0
             while widget.snapshots_shown < k and time.monotonic() < deadline:
@@ -222,9 +223,9 @@ def test_roi_from_shapes_gives_crop_and_overlay(viewer_widget, qtbot):
     seen = {}
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None, on_stage=None):
+    def spy(frames, config, live=None, on_stage=None, dark=None):
         seen["frames"], seen["roi"] = frames, config.roi
-        yield from real(frames, config, live=live, on_stage=on_stage)
+        yield from real(frames, config, live=live, on_stage=on_stage, dark=dark)
 
     run_module.reconstruct_iter = spy
     try:
@@ -344,8 +345,8 @@ def test_lambda_change_mid_run_reaches_engine(viewer_widget, qtbot):
     seen: list[tuple[int, float, float]] = []
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None, on_stage=None):
-        for snap in real(frames, config, live=live, on_stage=on_stage):
+    def spy(frames, config, live=None, on_stage=None, dark=None):
+        for snap in real(frames, config, live=live, on_stage=on_stage, dark=dark):
             # The engine's own l1 loss gives the lambda1 it used: l1 = lambda1 sum(x) / (n u)
             n = snap.b.size
             x_norm = snap.x.sum() / snap.info["structure_photons_per_pixel"]
@@ -494,9 +495,9 @@ def test_stack_with_z_axis_uses_current_plane(make_napari_viewer, qtbot):
     seen = {}
     real = run_module.reconstruct_iter
 
-    def spy(frames, config, live=None, on_stage=None):
+    def spy(frames, config, live=None, on_stage=None, dark=None):
         seen["frames"] = frames
-        yield from real(frames, config, live=live, on_stage=on_stage)
+        yield from real(frames, config, live=live, on_stage=on_stage, dark=dark)
 
     run_module.reconstruct_iter = spy
     try:
@@ -568,3 +569,33 @@ def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
     assert "hot/noisy" not in widget.status.value
     assert widget.status.value.startswith("done")
     assert len(flagged.data) == 0  # the same layer, emptied
+
+
+def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, qtbot, notes):
+    from napari_fluogan.core.dark import DarkCalibration
+
+    from .conftest import blinking_line_pairs
+    from .test_dark import camera_pattern, dark_frames
+
+    _, sim = blinking_line_pairs((240.0,), "dim", n_frames=60)
+    pattern = camera_pattern(sim.frames.shape[1:], 4.0)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.round(sim.frames + pattern).astype(np.uint16), name="stack")
+    viewer.add_image(dark_frames(pattern), name="dark")
+    widget = FluoGANWidget(viewer)
+    assert widget.dark_box.value is None  # never chosen by itself
+    assert [c.name for c in widget.dark_box.choices if c is not None] == ["stack", "dark"]
+    widget.layer_box.value = viewer.layers["stack"]
+    fast_settings(widget, iterations=4, every=2)
+    for name in ("offset", "sigma"):
+        widget.form.camera_auto[name].value = True
+    widget.dark_box.value = viewer.layers["stack"]
+    assert not widget.run()
+    assert any("both the stack and the dark stack" in msg for _, msg in notes), notes
+    widget.dark_box.value = viewer.layers["dark"]
+    assert widget.run()
+    wait_done(qtbot, widget)
+    dark = DarkCalibration.from_frames(dark_frames(pattern))
+    assert widget.form.camera_value["offset"].value == pytest.approx(dark.offset_adu, abs=1e-3)
+    assert widget.form.camera_value["sigma"].value == pytest.approx(dark.read_noise_adu, abs=1e-3)
+    assert viewer.layers["stack FluoGAN x"].data.shape == (31 * 4, 14 * 4)

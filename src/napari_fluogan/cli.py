@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--alpha", type=float, help="gain (ADU per photon)")
     cam.add_argument("--offset", type=float, help="baseline (ADU)")
     cam.add_argument("--sigma", type=float, help="read noise (ADU)")
+    cam.add_argument(
+        "--dark",
+        metavar="TIFF",
+        help="dark stack (shutter closed; same exposure, camera ROI and binning): each "
+        "pixel's own offset is subtracted (sCMOS), and the offset and read noise come from "
+        "it unless given",
+    )
     alg = rec.add_argument_group("algorithm")
     alg.add_argument("--iterations", type=int, help="number of iterations")
     alg.add_argument("--lambda1", type=float, help="sparsity weight on x (relative)")
@@ -250,8 +257,9 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
     return FluoGANConfig.from_dict(base)
 
 
-def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
-    """Run the engine to the end with a progress bar on stderr; the last snapshot."""
+def _run_with_progress(stack, config: FluoGANConfig, quiet: bool, dark=None):
+    """Run the engine to the end with a progress bar on stderr; the last snapshot.
+    ``dark``: a :class:`~napari_fluogan.core.dark.DarkCalibration`, or None."""
     from .core.solver import reconstruct_iter
 
     progress = None
@@ -271,7 +279,7 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool):
 
     last = None
     try:
-        for snap in reconstruct_iter(stack, config, on_stage=on_stage):
+        for snap in reconstruct_iter(stack, config, on_stage=on_stage, dark=dark):
             for warning in snap.warnings() if last is None else []:
                 print(f"fluogan: warning: {warning}", file=sys.stderr)
             last = snap
@@ -296,8 +304,13 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
     stack = read_stack(args.stack, args.channel, tuple(args.plane))
     config = config_from_args(args, stack.pixel_size_nm)
+    dark = None
+    if args.dark is not None:
+        from .core.dark import DarkCalibration
+
+        dark = DarkCalibration.from_frames(read_stack(args.dark).frames)
     try:
-        last = _run_with_progress(stack, config, args.quiet)
+        last = _run_with_progress(stack, config, args.quiet, dark)
     except ReconstructionDiverged as exc:
         if exc.last_snapshot is not None:
             write_result(

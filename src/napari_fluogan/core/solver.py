@@ -32,6 +32,7 @@ from .camera_check import camera_warning, quietness
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
+from .dark import DarkCalibration
 from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
 from .dye_carpet import (
@@ -141,22 +142,43 @@ def resolve_device(name: str) -> torch.device:
 
 
 def prepare_photons(
-    stack: Stack | np.ndarray, config: FluoGANConfig
+    stack: Stack | np.ndarray, config: FluoGANConfig, dark: DarkCalibration | None = None
 ) -> tuple[np.ndarray, FluoGANConfig]:
     """Validate, crop to the ROI and convert to photons; fill in estimated camera values.
 
     Returns the photon frames (T, h, w) and the config with ``alpha``, ``offset``
-    and ``sigma`` resolved (so that the saved config reproduces the run).
+    and ``sigma`` resolved (so that the saved config reproduces the run). ``dark``: a
+    dark stack's measurement, whose offset pattern is subtracted and which gives the
+    offset and read noise not set in ``config``.
     """
-    _, photons, config = _prepare(stack, config)
-    return photons, config
+    prepared = _prepare(stack, config, dark)
+    return prepared.photons, prepared.config
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A run's input: the whole raw stack (validated, ADU), the ROI's photon frames, the
+    config with the camera values resolved, and the offset pattern (ADU, whole frame)
+    of a dark stack, or None."""
+
+    frames: np.ndarray
+    photons: np.ndarray
+    config: FluoGANConfig
+    offset_pattern: np.ndarray | None
 
 
 def _prepare(
-    stack: Stack | np.ndarray, config: FluoGANConfig
-) -> tuple[np.ndarray, np.ndarray, FluoGANConfig]:
-    """:func:`prepare_photons`, also returning the whole raw stack (validated)."""
+    stack: Stack | np.ndarray, config: FluoGANConfig, dark: DarkCalibration | None = None
+) -> _Prepared:
+    """What :func:`prepare_photons` does, with everything a run needs of it."""
     frames = stack.frames if isinstance(stack, Stack) else validate_frames(stack)
+    pattern = None
+    if dark is not None:
+        pattern = dark.pattern_adu(frames.shape[1:])
+        config = config.replace(
+            offset=config.offset if config.offset is not None else dark.offset_adu,
+            sigma=config.sigma if config.sigma is not None else dark.read_noise_adu,
+        )
     if config.alpha is None or config.offset is None or config.sigma is None:
         est = estimate_camera(frames)
         config = config.replace(
@@ -166,13 +188,14 @@ def _prepare(
         )
     assert config.alpha is not None and config.offset is not None and config.sigma is not None
     roi_frames = crop_roi(frames, config.roi)
-    photons = to_photons(roi_frames, config.alpha, config.offset)
+    roi_pattern = None if pattern is None else crop_roi(pattern[None], config.roi)[0]
+    photons = to_photons(roi_frames, config.alpha, config.offset, roi_pattern)
     if float(photons.mean()) <= 0:
         raise FluoGANError(
             "After subtracting the camera offset the stack holds no signal: the offset "
             f"({config.offset:g} ADU) is too high; check the offset."
         )
-    return frames, photons, config
+    return _Prepared(frames, photons, config, pattern)
 
 
 #: a run needs at least this share of the ROI's pixels in its data term (saturated in
@@ -522,10 +545,13 @@ def reconstruct_iter(
     config: FluoGANConfig,
     live: MutableMapping[str, float] | None = None,
     on_stage: StageCallback | None = None,
+    dark: DarkCalibration | None = None,
 ) -> Iterator[Snapshot]:
     """Run FluoGAN, yielding a :class:`Snapshot` every ``config.snapshot_every`` iterations.
 
-    ``stack`` holds raw frames (T, H, W) in ADU. ``live`` is an optional mapping
+    ``stack`` holds raw frames (T, H, W) in ADU; ``dark``, when given, the camera's
+    offset pixel by pixel (``core/dark.py``), whose pattern is subtracted and which gives
+    the offset and read noise not set in ``config``. ``live`` is an optional mapping
     read at every iteration: values for ``lambda1``, ``lambda2``, ``lambda_tv``, ``gamma`` and
     ``adv_weight`` replace the configured ones from the next iteration on, and a true
     ``stop`` ends the run after the current iteration (with a final snapshot).
@@ -535,11 +561,12 @@ def reconstruct_iter(
     time (the trial fits of ``psf_model = "auto"`` and of a floor over a dye carpet),
     from the thread that runs the generator.
     """
-    frames, photons, config = _prepare(stack, config)
+    prepared = _prepare(stack, config, dark)
+    photons, config = prepared.photons, prepared.config
     device = resolve_device(config.device)
     # asked only where the ROI's own estimates fail (the trial fits of "auto" do not
     # cap b), and measured once for the run and its trial fits
-    surroundings = Surroundings(frames, config, device)
+    surroundings = Surroundings(prepared.frames, config, device, prepared.offset_pattern)
     check_memory(photons.shape, config, device.type)
     live = live if live is not None else {}
     last: Snapshot | None = None
@@ -890,9 +917,10 @@ def reconstruct(
     stack: Stack | np.ndarray,
     config: FluoGANConfig,
     live: MutableMapping[str, float] | None = None,
+    dark: DarkCalibration | None = None,
 ) -> Snapshot:
     """Run :func:`reconstruct_iter` to the end and return the final snapshot."""
-    snapshots = reconstruct_iter(stack, config, live)
+    snapshots = reconstruct_iter(stack, config, live, dark=dark)
     last = next(snapshots)
     for last in snapshots:  # noqa: B007 - only the final snapshot is returned
         pass

@@ -64,8 +64,27 @@ def crop_roi(frames: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.nd
     return frames[:, y : y + h, x : x + w]
 
 
-def to_photons(frames: np.ndarray, alpha: float, offset: float) -> np.ndarray:
-    """Convert ADU to photons once, at the boundary: ``(raw - offset) / alpha``."""
-    return ((np.asarray(frames, dtype=np.float32) - np.float32(offset)) / np.float32(alpha)).astype(
-        np.float32
-    )
+def to_photons(
+    frames: np.ndarray,
+    alpha: float,
+    offset: float,
+    offset_pattern: np.ndarray | None = None,
+) -> np.ndarray:
+    """Convert ADU to photons once, at the boundary: ``(raw - offset) / alpha``.
+
+    ``offset_pattern`` (ADU, broadcast over the frames): each pixel's offset less
+    ``offset``, from a dark stack (``dark.py``), subtracted too. Where the camera
+    clipped (several samples at the stack's maximum) those samples are left at
+    ``(maximum - offset) / alpha`` and no sample is taken above it: the clipped samples
+    stay equal, which is how ``saturation.py`` finds them.
+    """
+    photons = (np.asarray(frames, dtype=np.float32) - np.float32(offset)) / np.float32(alpha)
+    if offset_pattern is None:
+        return photons.astype(np.float32)
+    pattern_photons = np.asarray(offset_pattern, dtype=np.float32) / np.float32(alpha)
+    corrected = (photons - pattern_photons).astype(np.float32)
+    top = photons.max()
+    at_top = photons == top
+    if int(at_top.sum()) < 2:  # the stack does not clip
+        return corrected
+    return np.where(at_top, top, np.minimum(corrected, top)).astype(np.float32)

@@ -57,15 +57,23 @@ class Surroundings:
     when asked: for where the ROI's own estimates fail.
 
     ``frames``: the whole raw stack (T, H, W) in ADU; ``config`` with the camera's
-    ``alpha``, ``offset`` and ``sigma`` resolved. Mean and variance are measured as the
+    ``alpha``, ``offset`` and ``sigma`` resolved; ``offset_pattern``: a dark stack's
+    (``dark.py``; ADU, (H, W)), or None. Mean and variance are measured as the
     engine measures them on the ROI (photons, around the bleaching trend), over the
     first :data:`MAX_FRAMES` frames.
     """
 
-    def __init__(self, frames: np.ndarray, config: FluoGANConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        frames: np.ndarray,
+        config: FluoGANConfig,
+        device: torch.device,
+        offset_pattern: np.ndarray | None = None,
+    ) -> None:
         self.frames = frames
         self.config = config
         self.device = device
+        self.offset_pattern = offset_pattern
 
     @functools.cached_property
     def statistics(self) -> tuple[torch.Tensor, torch.Tensor, int] | None:
@@ -82,6 +90,9 @@ class Surroundings:
                 self.frames[:MAX_FRAMES, top : top + h, left : left + w],
                 config.alpha,
                 config.offset,
+                None
+                if self.offset_pattern is None
+                else self.offset_pattern[top : top + h, left : left + w],
             ),
             device=self.device,
         )

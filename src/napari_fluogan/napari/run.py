@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.dark import DarkCalibration
 from ..core.errors import FluoGANError, ReconstructionDiverged
 from ..core.solver import LIVE_KEYS, Snapshot, StageCallback, reconstruct_iter
 
@@ -39,16 +40,19 @@ def engine_run(
     config: Any,
     live: MutableMapping[str, Any],
     on_stage: StageCallback | None = None,
+    dark_frames: np.ndarray | None = None,
 ) -> Generator[Snapshot, None, RunOutcome]:
     """Yield the engine's snapshots; return a :class:`RunOutcome` instead of raising.
 
     Closing the generator (the worker quitting) closes the engine with it. ``on_stage``
     is the engine's report of its work before the first snapshot (called from the
-    worker thread).
+    worker thread). ``dark_frames``: a dark stack (T, H, W) in ADU, measured here, in
+    the worker (a large one takes seconds), or None.
     """
     last: Snapshot | None = None
     try:
-        for snap in reconstruct_iter(frames, config, live=live, on_stage=on_stage):
+        dark = None if dark_frames is None else DarkCalibration.from_frames(dark_frames)
+        for snap in reconstruct_iter(frames, config, live=live, on_stage=on_stage, dark=dark):
             last = snap
             yield snap
     except ReconstructionDiverged as exc:

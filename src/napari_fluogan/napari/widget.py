@@ -147,6 +147,15 @@ class FluoGANWidget(QWidget):
             "time (Z, position) are taken at the current slider position.",
         )
         self.layer_note = Label(label="")
+        self.dark_box = ComboBox(
+            label="Dark stack",
+            choices=self._stack_choices,
+            nullable=True,
+            value=None,
+            tooltip="Optional: frames taken with the shutter closed (same exposure, camera "
+            "ROI and binning). Each pixel's own offset (an sCMOS camera's fixed pattern) is "
+            "subtracted, and an offset and read noise left on auto are taken from it.",
+        )
         self.shapes_box = ComboBox(
             label="ROI from",
             choices=self._shapes_choices,
@@ -162,6 +171,7 @@ class FluoGANWidget(QWidget):
             widgets=[
                 self.layer_box,
                 self.layer_note,
+                self.dark_box,
                 self.shapes_box,
                 self.draw_roi_button,
                 self.roi_label,
@@ -242,6 +252,7 @@ class FluoGANWidget(QWidget):
 
     def _on_layers_changed(self, *_: Any) -> None:
         self.layer_box.reset_choices()
+        self.dark_box.reset_choices()
         self.shapes_box.reset_choices()
         stacks = [c for c in self.layer_box.choices if c is not None]
         if self.layer_box.value is None and stacks:
@@ -404,6 +415,18 @@ class FluoGANWidget(QWidget):
     def running(self) -> bool:
         return self.state is not None
 
+    def _dark_frames(self, layer: Image) -> np.ndarray | None:
+        """The frames of the dark stack chosen for the stack ``layer``, or None."""
+        dark = self.dark_box.value
+        if dark is None:
+            return None
+        if dark is layer:
+            raise FluoGANError(
+                f"'{layer.name}' is chosen as both the stack and the dark stack: choose the "
+                "frames taken with the shutter closed as the dark stack, or none."
+            )
+        return np.asarray(dark.data)
+
     def _frames(self) -> tuple[Image, np.ndarray, tuple[int, ...]]:
         layer = self.layer_box.value
         if layer is None:
@@ -432,6 +455,7 @@ class FluoGANWidget(QWidget):
             return False
         try:
             layer, frames, index = self._frames()
+            dark_frames = self._dark_frames(layer)
             roi, whole = self.current_roi(layer)
             config = build_config(
                 self.form.values(), self.form.auto_camera(), None if whole else roi.as_tuple
@@ -441,11 +465,17 @@ class FluoGANWidget(QWidget):
             return False
         if whole and roi.n_pixels > LARGE_ROI_PX and not self.confirm_large_roi(roi):
             return False
-        self._start(layer, frames, index, roi, config)
+        self._start(layer, frames, index, roi, config, dark_frames)
         return True
 
     def _start(
-        self, layer: Image, frames: np.ndarray, index: tuple[int, ...], roi: Roi, config: Any
+        self,
+        layer: Image,
+        frames: np.ndarray,
+        index: tuple[int, ...],
+        roi: Roi,
+        config: Any,
+        dark_frames: np.ndarray | None = None,
     ) -> None:
         suffix = f" [{leading_axes_text(index, layer.axis_labels)}]" if index else ""
         live: dict[str, Any] = {k: getattr(config, k) for k in LIVE_PARAMETERS}
@@ -476,7 +506,9 @@ class FluoGANWidget(QWidget):
             if method is not None:
                 method(stage, done, total)
 
-        worker = thread_worker(engine_run, start_thread=False)(frames, config, live, on_stage)
+        worker = thread_worker(engine_run, start_thread=False)(
+            frames, config, live, on_stage, dark_frames
+        )
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
