@@ -26,13 +26,13 @@ from bench_quality import (
     PSF_FWHM_NM,
     UPSAMPLE,
     fluogan_config,
+    format_cell,
     phantom,
-    resolved_and_worst_control,
     simulate_phantom,
 )
 
 from napari_fluogan import reconstruct
-from napari_fluogan.core import baselines, metrics
+from napari_fluogan.core import baselines
 from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.dark import DarkCalibration
 from napari_fluogan.core.psf import psf_from_model
@@ -50,12 +50,6 @@ def dark_stack(pattern: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Dark frames of the benchmark camera with the offset ``pattern``."""
     noise = rng.normal(0.0, CAMERA.read_noise_adu, (DARK_FRAMES, *pattern.shape))
     return camera_frames(CAMERA.offset_adu + noise, pattern)
-
-
-def cell(image: np.ndarray, pixel_nm: float, truth: np.ndarray, ph) -> str:
-    best, control = resolved_and_worst_control(image, pixel_nm, ph)
-    flag = "!" if control >= metrics.RESOLVED_DIP else " "
-    return f"{best or 0:.0f} / {control:.2f}{flag}/ {metrics.psnr(image, truth):.1f}"
 
 
 def main() -> None:
@@ -88,13 +82,14 @@ def main() -> None:
                 photons = to_photons(frames, CAMERA.gain_adu_per_e, offset, offset_pattern)
                 image, px = baselines.run_baseline("rl", photons, PIXEL_NM, UPSAMPLE,
                                                    PSF_FWHM_NM, iterations=200)
-                row += f"{cell(image, px, sim.truth, ph):>22}"
+                row += f"{format_cell(image, px, sim.truth, ph):>22}"
             for use_dark in (False, True):
                 config = fluogan_config("fluogan-l2", PSF_FWHM_NM, None, args.seed)
                 if use_dark:
                     config = config.replace(offset=None, sigma=None)
                 snap = reconstruct(frames, config, dark=dark if use_dark else None)
-                text = f"{cell(snap.x, PIXEL_NM / UPSAMPLE, sim.truth, ph)} {snap.config.psf_model}"
+                text = format_cell(snap.x, PIXEL_NM / UPSAMPLE, sim.truth, ph)
+                text += f" {snap.config.psf_model}"
                 row += f"{text:>30}"
             print(row, flush=True)
 

@@ -139,9 +139,15 @@ def line_pair_cell(
     iterations), as a table cell ``resolved nm / worst counting control / PSNR dB``
     (``!``: a control split), and FluoGAN's final snapshot (None for the baselines)."""
     image, pixel_nm, snap = run_method(method, frames, PSF_FWHM_NM, None, 200, seed, overrides)
+    return format_cell(image, pixel_nm, truth, ph), snap
+
+
+def format_cell(image: np.ndarray, pixel_nm: float, truth: np.ndarray, ph) -> str:
+    """``resolved nm / worst counting control / PSNR dB`` of a reconstruction of the
+    benchmark phantom ``ph`` (``!``: a control split)."""
     best, control = resolved_and_worst_control(image, pixel_nm, ph)
     flag = "!" if control >= metrics.RESOLVED_DIP else " "
-    return f"{best or 0:.0f} / {control:.2f}{flag}/ {metrics.psnr(image, truth):.1f}", snap
+    return f"{best or 0:.0f} / {control:.2f}{flag}/ {metrics.psnr(image, truth):.1f}"
 
 
 def run_method(
