@@ -10,10 +10,9 @@ import pytest
 import tifffile
 import torch
 
-from napari_fluogan import reconstruct
+from napari_fluogan import DarkCalibration, reconstruct
 from napari_fluogan.cli import main
 from napari_fluogan.core import metrics
-from napari_fluogan.core.dark import DarkCalibration
 from napari_fluogan.core.errors import FluoGANError
 from napari_fluogan.core.saturation import saturated_pixels
 from napari_fluogan.core.stack import to_photons

@@ -285,10 +285,9 @@ class _Problem:
         self.target = self.mean_image / self.unit  # normalised mean image
         # neighbouring pixels' noise correlation: about 0 for raw frames (noise_correlation.py)
         self.noise_correlation = neighbour_noise_correlation(self.frames)
+        # (too_clipped is a part of saturated: None where saturated is)
         restored = (
-            self.saturated
-            if self.too_clipped is None or self.saturated is None
-            else self.saturated & ~self.too_clipped
+            self.saturated if self.too_clipped is None else self.saturated & ~self.too_clipped
         )
         self.flagged_pixels = {
             kind: torch.nonzero(mask).cpu().numpy()
