@@ -82,11 +82,13 @@ def test_a_dark_stack_gives_back_what_the_pattern_cost():
         dip = metrics.evaluate_pairs(snap.x, 25.0, phantom.pairs, 318.0)[0].contrast
         return metrics.psnr(snap.x, sim.truth), dip, snap
 
-    clean_psnr, clean_dip, _ = run(sim.frames, config=config)
+    clean_psnr, clean_dip, clean = run(sim.frames, config=config)
+    assert clean.info["dark_frames"] == 0 and "dark" not in clean.describe_model()
     plain_psnr, plain_dip, _ = run(frames, config=config)
     # offset and read noise left to the dark stack
     dark_psnr, dark_dip, snap = run(frames, config=config.replace(offset=None, sigma=None),
                                     dark=dark)
+    assert "offset map from 50 dark frames" in snap.describe_model()
     assert snap.config.offset == pytest.approx(dark.offset_adu)
     assert snap.config.sigma == pytest.approx(dark.read_noise_adu)
     assert plain_psnr < clean_psnr - 2.0 and plain_dip < 0.2

@@ -596,6 +596,7 @@ def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, 
     assert widget.run()
     wait_done(qtbot, widget)
     dark = DarkCalibration.from_frames(dark_frames(pattern))
+    assert "offset map from 50 dark frames" in widget.status.value
     assert widget.form.camera_value["offset"].value == pytest.approx(dark.offset_adu, abs=1e-3)
     assert widget.form.camera_value["sigma"].value == pytest.approx(dark.read_noise_adu, abs=1e-3)
     assert viewer.layers["stack FluoGAN x"].data.shape == (31 * 4, 14 * 4)

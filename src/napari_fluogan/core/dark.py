@@ -16,6 +16,7 @@ takes the offset and the read noise from it unless they are given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,3 +68,9 @@ class DarkCalibration:
                 "camera ROI and binning."
             )
         return self.offset_map_adu - np.float32(self.offset_adu)
+
+
+def describe_dark(info: Mapping[str, float]) -> str | None:
+    """For a status line (``Snapshot.info``): the dark stack subtracted, or None."""
+    n = int(info.get("dark_frames", 0))
+    return f"offset map from {n} dark frames" if n > 0 else None

@@ -32,7 +32,7 @@ from .camera_check import camera_warning, quietness
 from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
-from .dark import DarkCalibration
+from .dark import DarkCalibration, describe_dark
 from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
 from .dye_carpet import (
@@ -94,11 +94,12 @@ class Snapshot:
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
-        auto chose it, by what ratio), whether ``b`` was capped by fluctuations, the dye
-        carpet ``x`` was kept above, and the saturated and the hot or noisy pixels, if
-        any."""
+        auto chose it, by what ratio), the dark stack subtracted, whether ``b`` was
+        capped by fluctuations, the dye carpet ``x`` was kept above, and the saturated
+        and the hot or noisy pixels, if any."""
         parts = [
             describe_psf_model(self.config, self.info),
+            describe_dark(self.info),
             describe_background_bound(self.info),
             describe_carpet_floor(self.info),
             describe_saturation(self.info),
@@ -578,6 +579,8 @@ def reconstruct_iter(
         for last in _run(  # noqa: B007
             photons, config, device, live, choice, surroundings, on_stage=on_stage
         ):
+            # frames of the dark stack whose offset pattern was subtracted (0: none)
+            last.info["dark_frames"] = float(dark.n_frames if dark is not None else 0)
             yield last
     except torch.OutOfMemoryError:
         raise OutOfMemory(
