@@ -1,16 +1,19 @@
-"""Line pairs on a camera with hot and noisy pixels: what they do, and that they are left out.
+"""Line pairs on a camera with hot, noisy or dead pixels: what they do, and that they are left out.
 
 The benchmark phantom (bright by default, T = 300, seed 3) with a share of its pixels made
 defective, half hot (a constant excess) and half noisy (random telegraph noise: an
 excess in 30 % of the frames), of amplitudes drawn relative to the structure's
 brightest mean pixel above the field's dimmest: ``strong`` 0.3-3 times (hot) and
-0.5-2 times (noisy), ``weak`` 0.05-0.3 times. Cell: smallest resolved separation nm /
+0.5-2 times (noisy), ``weak`` 0.05-0.3 times; or, ``dead``, all of them dead (reading
+the offset and the read noise), drawn among the brightest fifth of the field's pixels
+(on the structure, where a hole does harm). Cell: smallest resolved separation nm /
 worst counting control (``!``: split) / PSNR dB. "kept": FluoGAN with every pixel
 fitted (``leave_out_defective_pixels = False``); "found": defective pixels the
 default run left out, of those planted, and how many it left out that were not
 planted.
 
-    python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--regime bright] [--seed 3]
+    python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--amplitudes strong dead]
+        [--regime bright] [--seed 3]
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ import argparse
 
 import numpy as np
 import torch
-from bench_quality import PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
+from bench_quality import CAMERA, PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
 
 from napari_fluogan import FluoGANConfig
 from napari_fluogan.core.blinking import REGIMES
-from napari_fluogan.core.defective_pixels import pixel_statistics
+from napari_fluogan.core.defective_pixels import left_out, pixel_statistics
 from napari_fluogan.core.psf import psf_from_model
 from napari_fluogan.core.solver import prepare_photons
 from napari_fluogan.core.trend import TemporalTrend
 
 AMPLITUDES = {"strong": ((0.3, 3.0), (0.5, 2.0)), "weak": ((0.05, 0.3), (0.05, 0.3))}
+#: the defect kind made of dead pixels
+DEAD = "dead"
 
 
 def with_defects(
@@ -37,6 +42,8 @@ def with_defects(
     """``frames`` (ADU) with ``share`` of the pixels made defective, and where they are."""
     rng = np.random.default_rng(seed)
     t, h, w = frames.shape
+    if amplitude == DEAD:
+        return with_dead_pixels(frames, share, rng)
     n = int(round(share * h * w / 2))
     where = rng.choice(h * w, size=2 * n, replace=False)
     hot, noisy = where[:n], where[n:]
@@ -50,11 +57,25 @@ def with_defects(
     return out, {divmod(int(i), w) for i in where}
 
 
+def with_dead_pixels(
+    frames: np.ndarray, share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """``frames`` (ADU) with ``share`` of the pixels dead, drawn among the brightest
+    fifth: they read the benchmark camera's offset and read noise."""
+    t, h, w = frames.shape
+    brightest = np.argsort(frames.mean(axis=0).ravel())[-(h * w) // 5 :]
+    where = rng.choice(brightest, size=int(round(share * h * w)), replace=False)
+    flat = frames.reshape(t, -1).astype(np.float64)
+    flat[:, where] = CAMERA.offset_adu + rng.normal(0.0, CAMERA.read_noise_adu, (t, where.size))
+    out = np.clip(np.round(flat), 0, 65535).reshape(t, h, w).astype(np.uint16)
+    return out, {divmod(int(i), w) for i in where}
+
+
 def found_defects(frames: np.ndarray, config: FluoGANConfig) -> set[tuple[int, int]]:
     """The pixels a run with ``config`` left out, found as the engine finds them."""
     photons = torch.as_tensor(prepare_photons(frames, config)[0])
     trend = TemporalTrend(photons, config.detrend_frames)
-    _, _, mask = pixel_statistics(photons, trend, config.psf_fwhm_px)
+    mask = left_out(pixel_statistics(photons, trend, config.psf_fwhm_px)[2])
     return set() if mask is None else {(int(i), int(j)) for i, j in torch.nonzero(mask)}
 
 
@@ -62,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.002, 0.01])
     parser.add_argument("--amplitudes", nargs="+", default=list(AMPLITUDES),
-                        choices=list(AMPLITUDES))
+                        choices=[*AMPLITUDES, DEAD])
     parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
                         choices=["airy", "gaussian"])
     parser.add_argument("--regime", choices=list(REGIMES), default="bright")
@@ -91,7 +112,7 @@ def main() -> None:
                 cells.append(cell)
                 assert snap is not None
                 found = found_defects(frames, snap.config)
-                assert len(found) == snap.info["defective_pixels"]
+                assert len(found) == snap.info["defective_pixels"] + snap.info["dead_pixels"]
                 hits = f"{len(found & planted)} / {len(planted)} + {len(found - planted)}"
                 label = amplitude if share > 0 else "-"
                 print(f"{psf:<9}{share:>8.1%}{label:>10}" + "".join(f"{c:>20}" for c in cells)

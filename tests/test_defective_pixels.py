@@ -1,5 +1,5 @@
-"""Hot and noisy camera pixels: found by the PSF's bound on neighbouring pixels, left
-out of the fit, and reported (core/defective_pixels.py)."""
+"""Hot, noisy and dead camera pixels: found by the PSF's bounds on neighbouring pixels,
+left out of the fit, and reported (core/defective_pixels.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ import torch
 from napari_fluogan import FluoGANConfig, reconstruct
 from napari_fluogan.cli import main
 from napari_fluogan.core.defective_pixels import (
+    DEAD_SHARE,
+    FWHM_SHARE,
+    dead_pixels,
     defect_warning,
     defective_pixels,
     describe_defects,
     neighbour_ratio_bound,
     repaired,
 )
-from napari_fluogan.core.psf import FWHM_PER_SIGMA
+from napari_fluogan.core.psf import FWHM_PER_SIGMA, AiryPSF
 from napari_fluogan.core.saturation import saturated_pixels
 from napari_fluogan.core.trend import TemporalTrend
 
@@ -28,15 +31,21 @@ from napari_fluogan.core.trend import TemporalTrend
 FWHM_PX = 3.18
 HOT = [(3, 12), (0, 9)]  # one inside, one on the top border
 NOISY = [(12, 4)]
+DEAD = [(8, 9), (7, 9)]  # side by side, on the inner emitter
 
 
 def blinking_blobs(
-    seed: int = 0, defects: bool = False, n_frames: int = 80, shape=(16, 16)
+    seed: int = 0,
+    defects: bool = False,
+    n_frames: int = 80,
+    shape=(16, 16),
+    dead: bool = False,
 ) -> np.ndarray:
     """Two blinking emitters through a Gaussian PSF (FWHM 3.18 px) on a dim
     background, one inside the field and one just outside its left border; ADU with
     gain 2, offset 100, read noise 2. ``defects``: pixels :data:`HOT` with a constant
-    excess and :data:`NOISY` jumping between two levels."""
+    excess and :data:`NOISY` jumping between two levels; ``dead``: pixels :data:`DEAD`
+    read the offset and the read noise alone."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     sigma = FWHM_PX / FWHM_PER_SIGMA
@@ -56,6 +65,9 @@ def blinking_blobs(
             electrons[:, y, x] += 40.0
         for y, x in NOISY:
             electrons[:, y, x] += 60.0 * (rng.random(n_frames) < 0.3)
+    if dead:
+        for y, x in DEAD:
+            electrons[:, y, x] = 0.0
     frames = 100.0 + 2.0 * electrons + rng.normal(0.0, 2.0, electrons.shape)
     return np.round(frames).astype(np.uint16)
 
@@ -93,6 +105,49 @@ def test_hot_and_noisy_pixels_are_found():
     assert sorted(map(tuple, torch.nonzero(mask).tolist())) == sorted(HOT + NOISY)
 
 
+def test_dead_pixels_are_found_side_by_side_and_nowhere_else():
+    # a dead pixel must read under a tenth of its neighbours' light by six standard
+    # errors: these dim, blinking emitters need a few hundred frames
+    mean, variance = statistics(blinking_blobs(dead=True, n_frames=300))
+    mask = dead_pixels(mean, variance, 300, FWHM_PX)
+    assert mask is not None
+    assert sorted(map(tuple, torch.nonzero(mask).tolist())) == sorted(DEAD)
+    for seed in range(3):
+        assert dead_pixels(*statistics(blinking_blobs(seed, n_frames=300)), 300, FWHM_PX) is None
+    # a PSF of 2 pixels can leave nearly as dark holes between its pixels: not looked for
+    assert dead_pixels(mean, variance, 300, 2.4) is None
+
+
+def _ring_of_light(radius_px: float, n_sources: int, fwhm_px: float) -> torch.Tensor:
+    """Noiseless light (15 x 15 camera pixels) of ``n_sources`` points on a ring around
+    the centre pixel, through an Airy pattern of ``fwhm_px``, integrated over pixels."""
+    sub = 8  # sub-pixels per camera pixel
+    kernel = torch.as_tensor(AiryPSF.with_fwhm(fwhm_px * 100.0).kernel(100.0 / sub))
+    k = kernel.shape[-1]
+    canvas = torch.zeros(15 * sub + k - 1, 15 * sub + k - 1, dtype=kernel.dtype)
+    for angle in np.linspace(0.0, 2 * np.pi, n_sources, endpoint=False):
+        y = int((7.5 + radius_px * np.sin(angle)) * sub)
+        x = int((7.5 + radius_px * np.cos(angle)) * sub)
+        canvas[y : y + k, x : x + k] += kernel
+    light = canvas[k // 2 : k // 2 + 15 * sub, k // 2 : k // 2 + 15 * sub]
+    return light.reshape(15, sub, 15, sub).sum(dim=(1, 3))
+
+
+def test_a_ring_of_light_around_a_dark_pixel_is_not_dead():
+    # the worst case of the search behind DEAD_SHARE: sources around a pixel, through
+    # the Airy pattern's dark ring, as sharp as the margin allows, and no noise
+    given_fwhm_px = 2.6 / FWHM_SHARE
+    darkest = 1.0
+    for radius in np.arange(1.0, 4.01, 0.25):
+        for n_sources in (4, 6, 8, 12):
+            light = _ring_of_light(radius, n_sources, 2.6)
+            dimmest = min(float(light[y, x]) for y, x in ((6, 7), (8, 7), (7, 6), (7, 8)))
+            darkest = min(darkest, float(light[7, 7]) / dimmest)
+            assert dead_pixels(light, light, 10**8, given_fwhm_px) is None, (radius, n_sources)
+    # the rings' centres come within twice the share a dead pixel reads under
+    assert darkest < 2 * DEAD_SHARE
+
+
 def test_repaired_pixels_take_their_good_neighbours_mean():
     image = torch.arange(25, dtype=torch.float32).reshape(5, 5)
     mask = torch.zeros(5, 5, dtype=torch.bool)
@@ -114,8 +169,9 @@ def test_a_run_leaves_defective_pixels_out():
     clean = reconstruct(blinking_blobs(), cfg)
     hot = reconstruct(blinking_blobs(defects=True), cfg)
     assert clean.info["defective_pixels"] == 0 and describe_defects(clean.info) is None
+    assert clean.info["dead_pixels"] == 0
     assert "hot/noisy" not in clean.describe_model()
-    assert hot.info["defective_pixels"] == 3
+    assert hot.info["defective_pixels"] == 3 and hot.info["dead_pixels"] == 0
     assert "3 hot/noisy px left out" in hot.describe_model()
     # no spot where the hot pixel is: the fine pixels under it hold what they hold
     # without it (fitted, they took most of its 40 photons: 67 against 1.4)
@@ -124,12 +180,35 @@ def test_a_run_leaves_defective_pixels_out():
     assert abs(hot.x[block].sum() - clean.x[block].sum()) < 4.0
 
 
+def test_a_run_leaves_dead_pixels_out_instead_of_fitting_a_hole():
+    cfg = FluoGANConfig(alpha=2.0, offset=100.0, sigma=2.0, pixel_size_nm=100.0,
+                        psf_fwhm_nm=318.0, use_critic=False, psf_model="gaussian",
+                        iterations=150, device="cpu")
+    clean = reconstruct(blinking_blobs(n_frames=300), cfg)
+    frames = blinking_blobs(dead=True, n_frames=300)
+    dead = reconstruct(frames, cfg)
+    kept = reconstruct(frames, cfg.replace(leave_out_defective_pixels=False))
+    assert dead.info["dead_pixels"] == 2 and dead.info["defective_pixels"] == 0
+    assert "2 dead px left out" in dead.describe_model()
+    assert sorted(map(tuple, dead.flagged_pixels["dead"].tolist())) == sorted(DEAD)
+    # the emitter's light under the two pixels: fitted, they dug a hole in it
+    block = np.s_[4 * 7 - 2 : 4 * 9 + 2, 4 * 9 - 2 : 4 * 10 + 2]
+    truth = clean.x[block].sum()
+    assert abs(dead.x[block].sum() - truth) < 0.1 * truth
+    assert kept.x[block].sum() < 0.6 * truth
+
+
 def test_many_defects_point_to_a_psf_given_too_wide():
     assert defect_warning({"defective_pixels": 5}, 256, 600.0) is None  # 2 %
     warning = defect_warning({"defective_pixels": 26}, 256, 600.0)
     assert warning is not None and "26 pixels of the ROI (10%)" in warning
     assert "600 nm" in warning and "PSF FWHM is too wide" in warning
     assert defect_warning({}, 256, 600.0) is None
+    # dead pixels count too: a PSF given too wide makes real holes look too deep
+    assert defect_warning({"defective_pixels": 3, "dead_pixels": 4}, 256, 600.0) is not None
+    assert describe_defects({"defective_pixels": 3, "dead_pixels": 2}) == (
+        "3 hot/noisy px and 2 dead px left out"
+    )
 
 
 def test_cli_leaves_defective_pixels_out_unless_told(tmp_path, capsys):

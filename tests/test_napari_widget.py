@@ -545,28 +545,29 @@ def test_an_empty_roi_is_said_to_show_noise(make_napari_viewer, qtbot, notes):
     assert len(warnings) == 1 and "nothing above its noise" in warnings[0], notes
 
 
-def test_hot_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
-    from .test_defective_pixels import HOT, NOISY, blinking_blobs
+def test_hot_and_dead_pixels_are_left_out_unless_unticked(make_napari_viewer, qtbot):
+    from .test_defective_pixels import DEAD, HOT, NOISY, blinking_blobs
 
     viewer = make_napari_viewer()
-    viewer.add_image(blinking_blobs(defects=True), name="hot")
+    viewer.add_image(blinking_blobs(defects=True, dead=True, n_frames=300), name="hot")
     widget = FluoGANWidget(viewer)
     fast_settings(widget, iterations=4, every=2)
     assert widget.form.leave_out_defective_pixels.value  # the default
     assert widget.run()
     wait_done(qtbot, widget)
-    assert "3 hot/noisy px left out" in widget.status.value
-    # marked over the input: squares on the flagged camera pixels
+    assert "3 hot/noisy px and 2 dead px left out" in widget.status.value
+    # marked over the input: squares on the flagged camera pixels, a colour per kind
     flagged = viewer.layers["hot FluoGAN flagged pixels"]
-    assert sorted(map(tuple, flagged.data.astype(int).tolist())) == sorted(HOT + NOISY)
-    assert list(flagged.features["kind"]) == ["hot or noisy"] * 3
+    assert sorted(map(tuple, flagged.data.astype(int).tolist())) == sorted(HOT + NOISY + DEAD)
+    assert sorted(flagged.features["kind"]) == ["dead"] * 2 + ["hot or noisy"] * 3
+    assert len({tuple(c) for c in flagged.face_color}) == 2
     b_layer = viewer.layers["hot FluoGAN b"]  # on b's camera grid, over the input
     np.testing.assert_allclose(flagged.scale, b_layer.scale)
     np.testing.assert_allclose(flagged.translate, b_layer.translate)
     widget.form.leave_out_defective_pixels.value = False
     assert widget.run()
     wait_done(qtbot, widget)
-    assert "hot/noisy" not in widget.status.value
+    assert "hot/noisy" not in widget.status.value and "dead" not in widget.status.value
     assert widget.status.value.startswith("done")
     assert len(flagged.data) == 0  # the same layer, emptied
 

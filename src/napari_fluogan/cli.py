@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     alg.add_argument(
         "--keep-defective-pixels", action="store_true",
-        help="fit every pixel (default: hot and noisy camera pixels, sharper than the PSF "
-        "allows, are left out)",
+        help="fit every pixel (default: hot, noisy and dead camera pixels, sharper than "
+        "the PSF allows, are left out)",
     )
     alg.add_argument("--batch-size", type=int, help="frames per minibatch")
     alg.add_argument("--snapshot-every", type=int, help="iterations between snapshots")

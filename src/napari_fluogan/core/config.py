@@ -75,7 +75,7 @@ class FluoGANConfig:
     # carpet's light, so that positivity and l1 sharpen the structure on it
     # (core/dye_carpet.py); needs background_bound
     carpet_floor: bool = True
-    # leave hot and noisy camera pixels (sharper than the PSF allows) out of the fit
+    # leave hot, noisy and dead camera pixels (sharper than the PSF allows) out of the fit
     # (core/defective_pixels.py)
     leave_out_defective_pixels: bool = True
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance

@@ -1,4 +1,4 @@
-"""Camera pixels whose light cannot have come through the PSF: hot and noisy pixels.
+"""Camera pixels whose light cannot have come through the PSF: hot, noisy and dead pixels.
 
 sCMOS and EMCCD cameras have pixels with a raised dark current (hot: a constant
 excess) and pixels whose signal jumps between levels (random telegraph noise: an
@@ -24,6 +24,25 @@ PSF somewhat narrower than the user's value, or sharper than a Gaussian at its
 core, is not mistaken for hot pixels. The engine leaves defective pixels out of
 the data term and the critic, and measures the field's statistics (dark level,
 background cap, fluctuation scale) with their values replaced by their neighbours'.
+
+A dead pixel (its photodiode gone: it reads the offset, or nothing) is the opposite
+case, and worse for FluoGAN than for a deconvolution of the mean: positivity and the
+l1 prior fit it as a hole in the structure. On the benchmark phantom 7 dead pixels on
+the structure (0.2 % of the field) cost a step and 4 dB (``docs/quality.md``, "Dead
+pixels"). Light through a PSF cannot fall to nearly nothing between four neighbours
+that hold it, unless the light around is much brighter still (a ring of sources whose
+tail the neighbours only catch). So a pixel is dead when it reads under
+:data:`DEAD_SHARE` of its dimmest neighbour's light, by :data:`Z_SCORE` standard errors,
+where that neighbour holds at least :data:`DEAD_NEIGHBOUR_SHARE` of the brightest light
+within two pixels. Over random sources, lines, rings and holes through Gaussian and
+Airy PSFs of 2 to 3.5 pixels FWHM (the given FWHM at :data:`FWHM_SHARE`), the dimmest
+pixel of light under that condition read 0.18 of its dimmest neighbour or more (a ring
+of sources through the Airy pattern's dark ring), nearly twice the share used. Two dead
+pixels side by side are each judged against their dimmest neighbour that is not dead
+(against their second dimmest, the worst case above was 0.14). A narrower PSF allows
+darker holes, so dead pixels are looked for only where the PSF spans
+:data:`MIN_DEAD_FWHM_PX` pixels. Pixels on the ROI's border are not tested, nor pixels
+with dead neighbours on all sides (a dead column or cluster).
 """
 
 from __future__ import annotations
@@ -31,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 
 from .psf import FWHM_PER_SIGMA
@@ -39,6 +59,8 @@ from .trend import TemporalTrend
 
 #: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
 FLAG_KIND = "hot or noisy"
+#: the kind of flagged pixel of dead ones
+DEAD_KIND = "dead"
 #: the bound is computed for a PSF this share of the given FWHM (margin for a PSF
 #: narrower than given)
 FWHM_SHARE = 0.8
@@ -49,6 +71,15 @@ MANY_DEFECTS_SHARE = 0.02
 #: The standard errors assume independent frames; blinking that lasts many frames makes
 #: them larger, and the margin in :data:`FWHM_SHARE` absorbs that
 Z_SCORE = 6.0
+#: a dead pixel reads under this share of its dimmest neighbour's light ...
+DEAD_SHARE = 0.1
+#: ... where that neighbour holds this share of the brightest light within two pixels
+DEAD_NEIGHBOUR_SHARE = 0.25
+#: dead pixels are looked for where the PSF spans this many camera pixels at its FWHM
+#: (times :data:`FWHM_SHARE`: a given FWHM of 2.5 pixels): under it, light can leave
+#: holes nearly as dark between its pixels (0.14 of the neighbours at 1.6 pixels, 0.04
+#: at 1)
+MIN_DEAD_FWHM_PX = 2.0
 
 
 def neighbour_ratio_bound(psf_fwhm_px: float, power: int = 1) -> float:
@@ -154,6 +185,51 @@ def defective_pixels(
     return mask if bool(mask.any()) else None
 
 
+def dead_pixels(
+    mean: torch.Tensor,
+    variance: torch.Tensor,
+    n_frames: int,
+    psf_fwhm_px: float,
+    saturated: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """Boolean mask (h, w) of dead pixels (see module), or None where there are none.
+
+    Arguments as for :func:`defective_pixels`; a saturated pixel is never dead.
+    """
+    h, w = mean.shape
+    if min(h, w) < 3 or FWHM_SHARE * psf_fwhm_px < MIN_DEAD_FWHM_PX:
+        return None
+    inner = np.s_[1:-1, 1:-1]
+    around = (np.s_[:-2, 1:-1], np.s_[2:, 1:-1], np.s_[1:-1, :-2], np.s_[1:-1, 2:])
+    neighbours = torch.stack([mean[n] for n in around])
+    brightest = torch.nn.functional.max_pool2d(mean[None, None], 5, stride=1, padding=2)[0, 0]
+    # the difference's noise: the pixel's (at least its shot noise, were it light) and
+    # the neighbour's, scaled
+    own = torch.maximum(variance[inner], mean[inner].clamp_min(0.0))
+    noisiest = torch.stack([variance[n] for n in around]).max(dim=0).values
+    standard_error = ((own + DEAD_SHARE**2 * noisiest) / n_frames).sqrt()
+
+    def reads_dead(reference: torch.Tensor) -> torch.Tensor:
+        return (
+            (reference > 0)
+            & (reference >= DEAD_NEIGHBOUR_SHARE * brightest[inner])
+            & (mean[inner] < DEAD_SHARE * reference - Z_SCORE * standard_error)
+        )
+
+    # two dead pixels side by side each have a dead neighbour: candidates are judged
+    # against their second dimmest neighbour, then confirmed against the dimmest one
+    # that is not a candidate itself (for a lone pixel, its dimmest)
+    candidates = torch.zeros_like(mean, dtype=torch.bool)
+    candidates[inner] = reads_dead(neighbours.sort(dim=0).values[1])
+    beside = torch.stack([candidates[n] for n in around])
+    live = neighbours.masked_fill(beside, float("inf")).min(dim=0).values
+    mask = torch.zeros_like(candidates)
+    mask[inner] = candidates[inner] & live.isfinite() & reads_dead(live)
+    if saturated is not None:
+        mask &= ~saturated
+    return mask if bool(mask.any()) else None
+
+
 def repaired(image: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """``image`` (h, w), or a batch of them (..., h, w), with the pixels in ``mask``
     (h, w) replaced by the mean of their good neighbours (the 3 x 3 ring); unchanged
@@ -179,37 +255,57 @@ def pixel_statistics(
     psf_fwhm_px: float,
     leave_out: bool = True,
     saturated: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """The temporal mean and the variance around ``trend`` of photon ``frames`` (T, h,
-    w), with defective pixels' values replaced by their neighbours', and the mask of
-    those pixels (None: none, or ``leave_out`` false: not looked for). ``saturated``:
-    as for :func:`defective_pixels`; their clipped light is restored where it can be
-    (:func:`.saturation.restore_clipped`)."""
+    w), with defective pixels' values replaced by their neighbours', and the masks of
+    those pixels by kind (:data:`FLAG_KIND`, :data:`DEAD_KIND`; only kinds found, none
+    where ``leave_out`` is false). ``saturated``: as for :func:`defective_pixels`; their
+    clipped light is restored where it can be (:func:`.saturation.restore_clipped`)."""
     mean, variance = restore_clipped(
         frames, frames.mean(dim=0), trend.detrended_variance(frames), saturated
     )
     if not leave_out:
-        return mean, variance, None
-    mask = defective_pixels(mean, variance, frames.shape[0], psf_fwhm_px, saturated)
-    return repaired(mean, mask), repaired(variance, mask), mask
+        return mean, variance, {}
+    n_frames = frames.shape[0]
+    # dead pixels first: beside one, an ordinary pixel's neighbours' mean is too low
+    dead = dead_pixels(mean, variance, n_frames, psf_fwhm_px, saturated)
+    mean, variance = repaired(mean, dead), repaired(variance, dead)
+    hot = defective_pixels(mean, variance, n_frames, psf_fwhm_px, saturated)
+    masks = {kind: mask for kind, mask in ((FLAG_KIND, hot), (DEAD_KIND, dead)) if mask is not None}
+    return repaired(mean, hot), repaired(variance, hot), masks
+
+
+def left_out(masks: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    """The union of :func:`pixel_statistics`' masks, or None where there are none."""
+    union = None
+    for mask in masks.values():
+        union = mask if union is None else union | mask
+    return union
 
 
 def describe_defects(info: Mapping[str, float]) -> str | None:
     """For a status line (``Snapshot.info``): the defective pixels left out, or None."""
-    n = int(info.get("defective_pixels", 0))
-    return f"{n} hot/noisy px left out" if n > 0 else None
+    parts = [
+        f"{n} {label} px"
+        for n, label in (
+            (int(info.get("defective_pixels", 0)), "hot/noisy"),
+            (int(info.get("dead_pixels", 0)), "dead"),
+        )
+        if n > 0
+    ]
+    return " and ".join(parts) + " left out" if parts else None
 
 
 def defect_warning(info: Mapping[str, float], n_pixels: int, psf_fwhm_nm: float) -> str | None:
     """What to tell the user when many of a field's ``n_pixels`` were left out
     (``Snapshot.info``), or None. A camera with that many bad pixels is rare; a PSF
     FWHM given too wide makes the data look sharper than it allows, everywhere."""
-    n = int(info.get("defective_pixels", 0))
+    n = int(info.get("defective_pixels", 0)) + int(info.get("dead_pixels", 0))
     if n <= MANY_DEFECTS_SHARE * n_pixels:
         return None
     return (
-        f"{n} pixels of the ROI ({n / n_pixels:.0%}) are brighter or noisier than their "
-        f"neighbours by more than a PSF of FWHM {psf_fwhm_nm:.0f} nm allows and were left "
+        f"{n} pixels of the ROI ({n / n_pixels:.0%}) are brighter, noisier or darker than "
+        f"their neighbours by more than a PSF of FWHM {psf_fwhm_nm:.0f} nm allows and were left "
         "out of the fit. Unless the camera is that bad, the PSF FWHM is too wide: check "
         "it and the pixel size."
     )

@@ -33,8 +33,15 @@ from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
 from .dark import DarkCalibration, describe_dark
+from .defective_pixels import DEAD_KIND as DEAD
 from .defective_pixels import FLAG_KIND as DEFECTIVE
-from .defective_pixels import defect_warning, describe_defects, pixel_statistics, repaired
+from .defective_pixels import (
+    defect_warning,
+    describe_defects,
+    left_out,
+    pixel_statistics,
+    repaired,
+)
 from .dye_carpet import (
     TRIAL_ITERATIONS,
     carpet_floor,
@@ -88,15 +95,15 @@ class Snapshot:
     done: bool = False
     info: dict[str, float] = field(default_factory=dict)
     #: camera pixels of the ROI the run flagged, as (N, 2) row, column indices by kind:
-    #: "saturated" (light restored), "saturated, left out" and "hot or noisy" (both left
-    #: out of the fit)
+    #: "saturated" (light restored), "saturated, left out", "hot or noisy" and "dead" (the
+    #: last three left out of the fit)
     flagged_pixels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
         auto chose it, by what ratio), the dark stack subtracted, whether ``b`` was
         capped by fluctuations, the dye carpet ``x`` was kept above, and the saturated
-        and the hot or noisy pixels, if any."""
+        and the hot, noisy or dead pixels, if any."""
         parts = [
             describe_psf_model(self.config, self.info),
             describe_dark(self.info),
@@ -234,15 +241,17 @@ class _Problem:
         # term; the critic never sees them (simulated frames are not clipped)
         self.saturated = saturated_pixels(self.frames)
         self.too_clipped = too_clipped(self.frames, self.saturated)
-        # hot and noisy camera pixels (defective_pixels.py): left out of the data term and
-        # the critic, and the field's statistics measured with their neighbours' values
-        self.mean_image, self.variance_image, self.defective = pixel_statistics(
+        # hot, noisy and dead camera pixels (defective_pixels.py), by kind: left out of
+        # the data term and the critic, and the field's statistics measured with their
+        # neighbours' values
+        self.mean_image, self.variance_image, defects = pixel_statistics(
             self.frames,
             self.trend,
             config.psf_fwhm_px,
             config.leave_out_defective_pixels,
             self.saturated,
         )
+        self.defective = left_out(defects)
         self.weight = _kept(self.defective, self.too_clipped, dtype=self.frames.dtype)
         if self.weight is not None and float(self.weight.sum()) < MIN_KEPT_SHARE * m1 * m2:
             raise FluoGANError(
@@ -295,7 +304,7 @@ class _Problem:
             for kind, mask in (
                 (SATURATED, restored),
                 (SATURATED_LEFT_OUT, self.too_clipped),
-                (DEFECTIVE, self.defective),
+                *defects.items(),
             )
             if mask is not None and bool(mask.any())
         }
@@ -811,6 +820,7 @@ def _run(
                 # about 1 or more where the camera values are right
                 "quietness": problem.quietness,
                 "defective_pixels": float(problem.flagged_count(DEFECTIVE)),
+                "dead_pixels": float(problem.flagged_count(DEAD)),
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },

@@ -200,9 +200,10 @@ class ParameterForm:
             rows.append(row)
         self.leave_out_defective_pixels = _switch(
             "leave_out_defective_pixels",
-            "Leave out hot and noisy pixels",
+            "Leave out hot, noisy and dead pixels",
             "Camera pixels brighter or noisier than their neighbours by more than "
-            "the PSF allows (hot pixels, telegraph noise) are left out of the fit; the "
+            "the PSF allows (hot pixels, telegraph noise), or reading nearly nothing "
+            "between lit neighbours (dead pixels), are left out of the fit; the "
             "status line counts them. Off: every pixel is fitted as light.",
         )
         self.camera = Container(widgets=[*rows, self.leave_out_defective_pixels])

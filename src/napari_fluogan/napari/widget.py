@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
+from ..core.defective_pixels import DEAD_KIND as DEAD
 from ..core.defective_pixels import FLAG_KIND as DEFECTIVE
 from ..core.errors import FluoGANError
 from ..core.saturation import FLAG_KIND as SATURATED
@@ -91,6 +92,7 @@ FLAG_COLOURS = {
     SATURATED: (1.0, 0.55, 0.0, 1.0),
     SATURATED_LEFT_OUT: (1.0, 0.0, 0.3, 1.0),
     DEFECTIVE: (0.0, 0.9, 1.0, 1.0),
+    DEAD: (0.9, 0.2, 1.0, 1.0),
 }
 
 
