@@ -6,11 +6,11 @@ excess in 30 % of the frames), of amplitudes drawn relative to the structure's
 brightest mean pixel above the field's dimmest: ``strong`` 0.3-3 times (hot) and
 0.5-2 times (noisy), ``weak`` 0.05-0.3 times; or, ``dead``, all of them dead (reading
 the offset and the read noise), drawn among the brightest fifth of the field's pixels
-(on the structure, where a hole does harm). Cell: smallest resolved separation nm /
-worst counting control (``!``: split) / PSNR dB. "kept": FluoGAN with every pixel
-fitted (``leave_out_defective_pixels = False``); "found": defective pixels the
-default run left out, of those planted, and how many it left out that were not
-planted.
+(on the structure, where a hole does harm), or ``dead-anywhere``, drawn among all.
+Cell: smallest resolved separation nm / worst counting control (``!``: split) / PSNR
+dB. "kept": FluoGAN with every pixel fitted (``leave_out_defective_pixels = False``);
+"found": defective pixels the default run left out, of those planted, and how many it
+left out that were not planted.
 
     python benchmarks/bench_hot_pixels.py [--shares 0 0.002 0.01] [--amplitudes strong dead]
         [--regime bright] [--seed 3]
@@ -32,8 +32,8 @@ from napari_fluogan.core.solver import prepare_photons
 from napari_fluogan.core.trend import TemporalTrend
 
 AMPLITUDES = {"strong": ((0.3, 3.0), (0.5, 2.0)), "weak": ((0.05, 0.3), (0.05, 0.3))}
-#: the defect kind made of dead pixels
-DEAD = "dead"
+#: the defect kinds made of dead pixels: on the structure, anywhere
+DEAD = ("dead", "dead-anywhere")
 
 
 def with_defects(
@@ -42,8 +42,8 @@ def with_defects(
     """``frames`` (ADU) with ``share`` of the pixels made defective, and where they are."""
     rng = np.random.default_rng(seed)
     t, h, w = frames.shape
-    if amplitude == DEAD:
-        return with_dead_pixels(frames, share, rng)
+    if amplitude in DEAD:
+        return with_dead_pixels(frames, share, rng, anywhere=amplitude == DEAD[1])
     n = int(round(share * h * w / 2))
     where = rng.choice(h * w, size=2 * n, replace=False)
     hot, noisy = where[:n], where[n:]
@@ -58,13 +58,14 @@ def with_defects(
 
 
 def with_dead_pixels(
-    frames: np.ndarray, share: float, rng: np.random.Generator
+    frames: np.ndarray, share: float, rng: np.random.Generator, anywhere: bool
 ) -> tuple[np.ndarray, set[tuple[int, int]]]:
     """``frames`` (ADU) with ``share`` of the pixels dead, drawn among the brightest
-    fifth: they read the benchmark camera's offset and read noise."""
+    fifth (or, ``anywhere``, among all): they read the benchmark camera's offset and
+    read noise."""
     t, h, w = frames.shape
-    brightest = np.argsort(frames.mean(axis=0).ravel())[-(h * w) // 5 :]
-    where = rng.choice(brightest, size=int(round(share * h * w)), replace=False)
+    pool = np.argsort(frames.mean(axis=0).ravel())[0 if anywhere else -(h * w) // 5 :]
+    where = rng.choice(pool, size=int(round(share * h * w)), replace=False)
     flat = frames.reshape(t, -1).astype(np.float64)
     flat[:, where] = CAMERA.offset_adu + rng.normal(0.0, CAMERA.read_noise_adu, (t, where.size))
     out = np.clip(np.round(flat), 0, 65535).reshape(t, h, w).astype(np.uint16)
@@ -83,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.002, 0.01])
     parser.add_argument("--amplitudes", nargs="+", default=list(AMPLITUDES),
-                        choices=[*AMPLITUDES, DEAD])
+                        choices=[*AMPLITUDES, *DEAD])
     parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
                         choices=["airy", "gaussian"])
     parser.add_argument("--regime", choices=list(REGIMES), default="bright")

@@ -555,11 +555,11 @@ def test_hot_and_dead_pixels_are_left_out_unless_unticked(make_napari_viewer, qt
     assert widget.form.leave_out_defective_pixels.value  # the default
     assert widget.run()
     wait_done(qtbot, widget)
-    assert "3 hot/noisy px and 2 dead px left out" in widget.status.value
+    assert "3 hot/noisy px and 3 dead px left out" in widget.status.value
     # marked over the input: squares on the flagged camera pixels, a colour per kind
     flagged = viewer.layers["hot FluoGAN flagged pixels"]
     assert sorted(map(tuple, flagged.data.astype(int).tolist())) == sorted(HOT + NOISY + DEAD)
-    assert sorted(flagged.features["kind"]) == ["dead"] * 2 + ["hot or noisy"] * 3
+    assert sorted(flagged.features["kind"]) == ["dead"] * 3 + ["hot or noisy"] * 3
     assert len({tuple(c) for c in flagged.face_color}) == 2
     b_layer = viewer.layers["hot FluoGAN b"]  # on b's camera grid, over the input
     np.testing.assert_allclose(flagged.scale, b_layer.scale)

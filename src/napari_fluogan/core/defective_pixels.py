@@ -35,14 +35,15 @@ tail the neighbours only catch). So a pixel is dead when it reads under
 :data:`DEAD_SHARE` of its dimmest neighbour's light, by :data:`Z_SCORE` standard errors,
 where that neighbour holds at least :data:`DEAD_NEIGHBOUR_SHARE` of the brightest light
 within two pixels. Over random sources, lines, rings and holes through Gaussian and
-Airy PSFs of 2 to 3.5 pixels FWHM (the given FWHM at :data:`FWHM_SHARE`), the dimmest
-pixel of light under that condition read 0.18 of its dimmest neighbour or more (a ring
-of sources through the Airy pattern's dark ring), nearly twice the share used. Two dead
-pixels side by side are each judged against their dimmest neighbour that is not dead
-(against their second dimmest, the worst case above was 0.14). A narrower PSF allows
-darker holes, so dead pixels are looked for only where the PSF spans
-:data:`MIN_DEAD_FWHM_PX` pixels. Pixels on the ROI's border are not tested, nor pixels
-with dead neighbours on all sides (a dead column or cluster).
+Airy PSFs of 2 to 3 pixels FWHM (the given FWHM at :data:`FWHM_SHARE`), the dimmest
+pixel of light under that condition read 0.16 of its dimmest neighbour or more (a ring
+of sources through the Airy pattern's dark ring; 0.10 with a Gaussian of 2 pixels were
+the neighbour share 0.05). Two dead pixels side by side are each judged against their
+dimmest neighbour that is not dead. Along the ROI's border a pixel is judged
+by its three neighbours inside (in the same search, the worst case was then 0.15). A
+narrower PSF allows darker holes, so dead pixels are looked for only where the PSF
+spans :data:`MIN_DEAD_FWHM_PX` pixels. The four corners are not tested, nor pixels with
+two dead neighbours or more (a dead column or cluster).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
 import torch
 
 from .psf import FWHM_PER_SIGMA
@@ -74,7 +74,7 @@ Z_SCORE = 6.0
 #: a dead pixel reads under this share of its dimmest neighbour's light ...
 DEAD_SHARE = 0.1
 #: ... where that neighbour holds this share of the brightest light within two pixels
-DEAD_NEIGHBOUR_SHARE = 0.25
+DEAD_NEIGHBOUR_SHARE = 0.1
 #: dead pixels are looked for where the PSF spans this many camera pixels at its FWHM
 #: (times :data:`FWHM_SHARE`: a given FWHM of 2.5 pixels): under it, light can leave
 #: holes nearly as dark between its pixels (0.14 of the neighbours at 1.6 pixels, 0.04
@@ -138,6 +138,7 @@ def defective_pixels(
     n_frames: int,
     psf_fwhm_px: float,
     saturated: torch.Tensor | None = None,
+    dead: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """Boolean mask (h, w) of hot or noisy pixels, or None where there are none.
 
@@ -146,6 +147,8 @@ def defective_pixels(
     ``saturated``: the pixels the camera clipped (``saturation.py``), whose neighbours
     are not tested (clipping takes a pixel's variance away, so next to it an ordinary
     pixel looks noisy: 21 of them on the benchmark clipped in 26 % of its samples).
+    ``dead``: pixels found dead (:func:`dead_pixels`), which are no neighbours to
+    compare with: beside one, a pixel is judged along the other axis alone.
     """
     if min(mean.shape) < 3:
         return None
@@ -154,8 +157,11 @@ def defective_pixels(
     # would hide it), but never below the pixel's own shot noise: next to pixels that
     # read zero in every frame (a dark field clipped at zero), a few photons are not a
     # defect
+    if dead is not None:
+        mean = mean.masked_fill(dead, float("nan"))
+        variance = variance.masked_fill(dead, float("nan"))
     variance_neighbours = _neighbour_means(variance)
-    reference = torch.fmin(*variance_neighbours).nan_to_num(nan=float(variance.median()))
+    reference = torch.fmin(*variance_neighbours).nan_to_num(nan=float(variance.nanmedian()))
     reference = reference.clamp_min(1e-12)
     shot = mean.clamp_min(0.0)
     # light and its variance are never negative, so the bound holds with a floor of
@@ -185,6 +191,15 @@ def defective_pixels(
     return mask if bool(mask.any()) else None
 
 
+def _four_neighbours(image: torch.Tensor, outside: float) -> torch.Tensor:
+    """Each pixel's neighbours above, below, left and right (4, h, w); ``outside``
+    where a neighbour lies beyond the border."""
+    padded = torch.nn.functional.pad(image[None, None], (1, 1, 1, 1), value=outside)[0, 0]
+    return torch.stack(
+        [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+    )
+
+
 def dead_pixels(
     mean: torch.Tensor,
     variance: torch.Tensor,
@@ -199,32 +214,35 @@ def dead_pixels(
     h, w = mean.shape
     if min(h, w) < 3 or FWHM_SHARE * psf_fwhm_px < MIN_DEAD_FWHM_PX:
         return None
-    inner = np.s_[1:-1, 1:-1]
-    around = (np.s_[:-2, 1:-1], np.s_[2:, 1:-1], np.s_[1:-1, :-2], np.s_[1:-1, 2:])
-    neighbours = torch.stack([mean[n] for n in around])
+    inf = float("inf")
+    # beyond the border, a neighbour never is the dimmest
+    neighbours = _four_neighbours(mean, inf)
     brightest = torch.nn.functional.max_pool2d(mean[None, None], 5, stride=1, padding=2)[0, 0]
     # the difference's noise: the pixel's (at least its shot noise, were it light) and
     # the neighbour's, scaled
-    own = torch.maximum(variance[inner], mean[inner].clamp_min(0.0))
-    noisiest = torch.stack([variance[n] for n in around]).max(dim=0).values
+    own = torch.maximum(variance, mean.clamp_min(0.0))
+    noisiest = _four_neighbours(variance, 0.0).max(dim=0).values
     standard_error = ((own + DEAD_SHARE**2 * noisiest) / n_frames).sqrt()
 
     def reads_dead(reference: torch.Tensor) -> torch.Tensor:
         return (
-            (reference > 0)
-            & (reference >= DEAD_NEIGHBOUR_SHARE * brightest[inner])
-            & (mean[inner] < DEAD_SHARE * reference - Z_SCORE * standard_error)
+            reference.isfinite()
+            & (reference > 0)
+            & (reference >= DEAD_NEIGHBOUR_SHARE * brightest)
+            & (mean < DEAD_SHARE * reference - Z_SCORE * standard_error)
         )
 
     # two dead pixels side by side each have a dead neighbour: candidates are judged
     # against their second dimmest neighbour, then confirmed against the dimmest one
     # that is not a candidate itself (for a lone pixel, its dimmest)
-    candidates = torch.zeros_like(mean, dtype=torch.bool)
-    candidates[inner] = reads_dead(neighbours.sort(dim=0).values[1])
-    beside = torch.stack([candidates[n] for n in around])
-    live = neighbours.masked_fill(beside, float("inf")).min(dim=0).values
-    mask = torch.zeros_like(candidates)
-    mask[inner] = candidates[inner] & live.isfinite() & reads_dead(live)
+    candidates = reads_dead(neighbours.sort(dim=0).values[1])
+    beside = _four_neighbours(candidates.to(mean.dtype), 0.0) > 0
+    live = neighbours.masked_fill(beside, inf).min(dim=0).values
+    mask = candidates & reads_dead(live)
+    # a corner has two neighbours: not tested
+    for row in (0, -1):
+        for column in (0, -1):
+            mask[row, column] = False
     if saturated is not None:
         mask &= ~saturated
     return mask if bool(mask.any()) else None
@@ -267,12 +285,11 @@ def pixel_statistics(
     if not leave_out:
         return mean, variance, {}
     n_frames = frames.shape[0]
-    # dead pixels first: beside one, an ordinary pixel's neighbours' mean is too low
     dead = dead_pixels(mean, variance, n_frames, psf_fwhm_px, saturated)
-    mean, variance = repaired(mean, dead), repaired(variance, dead)
-    hot = defective_pixels(mean, variance, n_frames, psf_fwhm_px, saturated)
+    hot = defective_pixels(mean, variance, n_frames, psf_fwhm_px, saturated, dead)
     masks = {kind: mask for kind, mask in ((FLAG_KIND, hot), (DEAD_KIND, dead)) if mask is not None}
-    return repaired(mean, hot), repaired(variance, hot), masks
+    found = left_out(masks)
+    return repaired(mean, found), repaired(variance, found), masks
 
 
 def left_out(masks: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
