@@ -98,7 +98,7 @@ def main() -> None:
     print(f"# {args.regime}, T = {args.frames}, seed {args.seed}; cell = resolved nm / worst "
           "counting control / PSNR dB (! control split); found = left out and planted / planted, + "
           "left out but not planted")
-    print(f"{'PSF':<9}{'defects':>8}{'amplitude':>10}{'RL(mean)':>20}{'FluoGAN kept':>20}"
+    print(f"{'PSF':<9}{'defects':>8}{'amplitude':>15}{'RL(mean)':>20}{'FluoGAN kept':>20}"
           f"{'FluoGAN default':>20}{'found':>12}")
     for psf in args.psf:
         clean = simulate_phantom(ph, psf_from_model(psf, PSF_FWHM_NM), args.frames,
@@ -116,7 +116,7 @@ def main() -> None:
                 assert len(found) == snap.info["defective_pixels"] + snap.info["dead_pixels"]
                 hits = f"{len(found & planted)} / {len(planted)} + {len(found - planted)}"
                 label = amplitude if share > 0 else "-"
-                print(f"{psf:<9}{share:>8.1%}{label:>10}" + "".join(f"{c:>20}" for c in cells)
+                print(f"{psf:<9}{share:>8.1%}{label:>15}" + "".join(f"{c:>20}" for c in cells)
                       + f"{hits:>12}", flush=True)
 
 
