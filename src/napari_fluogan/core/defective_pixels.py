@@ -153,13 +153,13 @@ def defective_pixels(
     if min(mean.shape) < 3:
         return None
     fwhm = FWHM_SHARE * psf_fwhm_px
+    if dead is not None:
+        mean = mean.masked_fill(dead, float("nan"))
+        variance = variance.masked_fill(dead, float("nan"))
     # the standard errors from the neighbours' variance (a noisy pixel's own variance
     # would hide it), but never below the pixel's own shot noise: next to pixels that
     # read zero in every frame (a dark field clipped at zero), a few photons are not a
     # defect
-    if dead is not None:
-        mean = mean.masked_fill(dead, float("nan"))
-        variance = variance.masked_fill(dead, float("nan"))
     variance_neighbours = _neighbour_means(variance)
     reference = torch.fmin(*variance_neighbours).nan_to_num(nan=float(variance.nanmedian()))
     reference = reference.clamp_min(1e-12)
@@ -239,10 +239,7 @@ def dead_pixels(
     beside = _four_neighbours(candidates.to(mean.dtype), 0.0) > 0
     live = neighbours.masked_fill(beside, inf).min(dim=0).values
     mask = candidates & reads_dead(live)
-    # a corner has two neighbours: not tested
-    for row in (0, -1):
-        for column in (0, -1):
-            mask[row, column] = False
+    mask[[0, 0, -1, -1], [0, -1, 0, -1]] = False  # a corner has two neighbours: not tested
     if saturated is not None:
         mask &= ~saturated
     return mask if bool(mask.any()) else None
