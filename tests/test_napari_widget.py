@@ -594,10 +594,15 @@ def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, 
     assert not widget.run()
     assert any("both the stack and the dark stack" in msg for _, msg in notes), notes
     widget.dark_box.value = viewer.layers["dark"]
+    dark = DarkCalibration.from_frames(dark_frames(pattern))
+    # the fields on auto preview what the run will take: the dark stack's values
+    assert widget.form.camera_value["offset"].value == pytest.approx(dark.offset_adu, abs=1e-3)
+    assert widget.form.camera_value["sigma"].value == pytest.approx(dark.read_noise_adu, abs=1e-3)
     assert widget.run()
     wait_done(qtbot, widget)
-    dark = DarkCalibration.from_frames(dark_frames(pattern))
     assert "offset map from 50 dark frames" in widget.status.value
     assert widget.form.camera_value["offset"].value == pytest.approx(dark.offset_adu, abs=1e-3)
     assert widget.form.camera_value["sigma"].value == pytest.approx(dark.read_noise_adu, abs=1e-3)
     assert viewer.layers["stack FluoGAN x"].data.shape == (31 * 4, 14 * 4)
+    # and Estimate fills in the dark stack's read noise, not the stack's
+    assert widget.estimate_camera("sigma") == pytest.approx(dark.read_noise_adu, abs=1e-3)

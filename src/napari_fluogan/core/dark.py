@@ -16,11 +16,13 @@ takes the offset and the read noise from it unless they are given.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from .calibrate import CameraCalibration
 from .errors import FluoGANError
 from .stack import validate_frames
 
@@ -39,9 +41,15 @@ class DarkCalibration:
     n_frames: int
 
     @classmethod
-    def from_frames(cls, dark_frames: np.ndarray) -> DarkCalibration:
-        """Measure a dark stack (T, H, W) in ADU."""
+    def from_frames(
+        cls, dark_frames: np.ndarray, max_values: int | None = None
+    ) -> DarkCalibration:
+        """Measure a dark stack (T, H, W) in ADU; from its first frames holding about
+        ``max_values`` pixel values (at least :data:`MIN_DARK_FRAMES`), or all (None)."""
         frames = validate_frames(dark_frames)
+        if max_values is not None:
+            plane = frames.shape[1] * frames.shape[2]
+            frames = frames[: max(MIN_DARK_FRAMES, max_values // plane)]
         if frames.shape[0] < MIN_DARK_FRAMES:
             raise FluoGANError(
                 f"The dark stack has {frames.shape[0]} frames; record at least "
@@ -68,6 +76,16 @@ class DarkCalibration:
                 "camera ROI and binning."
             )
         return self.offset_map_adu - np.float32(self.offset_adu)
+
+
+def with_dark(
+    calibration: CameraCalibration, dark: DarkCalibration | None
+) -> CameraCalibration:
+    """``calibration`` with the offset and read noise a dark stack measured, as a run
+    takes them (the gain still comes from the stack); unchanged without one."""
+    if dark is None:
+        return calibration
+    return dataclasses.replace(calibration, offset=dark.offset_adu, sigma=dark.read_noise_adu)
 
 
 def describe_dark(info: Mapping[str, float]) -> str | None:

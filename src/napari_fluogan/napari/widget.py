@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QScrollArea, QVBoxLayout, 
 
 from ..core import calibrate
 from ..core.calibrate import estimate_camera
+from ..core.dark import DarkCalibration, with_dark
 from ..core.defective_pixels import DEAD_KIND as DEAD
 from ..core.defective_pixels import FLAG_KIND as DEFECTIVE
 from ..core.errors import FluoGANError
@@ -212,6 +213,7 @@ class FluoGANWidget(QWidget):
 
         # ---- signals
         self.layer_box.changed.connect(self._on_layer_changed)
+        self.dark_box.changed.connect(lambda *_: self._preview_camera())
         self.shapes_box.changed.connect(self._on_shapes_changed)
         self.draw_roi_button.clicked.connect(self.add_roi_layer)
         self.run_button.clicked.connect(self.run)
@@ -395,11 +397,20 @@ class FluoGANWidget(QWidget):
 
     # ================================================================== camera
     def _calibrate(self, max_values: int) -> Any:
-        """Camera calibration of the chosen stack (cached per layer and plane)."""
+        """Camera calibration of the chosen stack, with the offset and read noise of the
+        chosen dark stack if any, as a run takes them (cached per layer, plane and dark
+        layer)."""
         layer, frames, index = self._frames()
-        key = (id(layer), index, max_values)
+        dark_frames = self._dark_frames(layer)
+        key = (id(layer), index, max_values, id(self.dark_box.value))
         if self._calibration is None or self._calibration[0] != key:
-            self._calibration = (key, estimate_camera(frames, max_values=max_values))
+            dark = (
+                None
+                if dark_frames is None
+                else DarkCalibration.from_frames(dark_frames, max_values=max_values)
+            )
+            calibration = with_dark(estimate_camera(frames, max_values=max_values), dark)
+            self._calibration = (key, calibration)
         return self._calibration[1]
 
     def estimate_camera(self, name: str) -> float | None:
