@@ -108,12 +108,15 @@ def simulate_phantom(
     seed: int,
     pixel_nm: float = PIXEL_NM,
     camera: Camera = CAMERA,
+    drift_nm: np.ndarray | None = None,
 ):
-    """The benchmark phantom as a blinking stack (``camera``, L = 4, its density)."""
+    """The benchmark phantom as a blinking stack (``camera``, L = 4, its density);
+    ``drift_nm`` (T, 2): the sample's shift at every frame, drawn 8 frames at a time."""
     return simulate_blinking(
         LinePairEmitters(ph), psf, pixel_nm, UPSAMPLE, n_frames,
         density_per_nm=DENSITY_PER_NM, photophysics=photophysics, camera=camera,
-        background_photons=background_photons, seed=seed,
+        background_photons=background_photons, seed=seed, drift_nm=drift_nm,
+        **({} if drift_nm is None else {"chunk_frames": 8}),
     )
 
 

@@ -70,11 +70,13 @@ def blinking_line_pairs(
     pixel_size_nm: float = 100.0,
     background_factor: float = 1.0,
     carpet_intensity: float = 0.0,
+    drift_nm: np.ndarray | None = None,
 ) -> tuple[Phantom, BlinkingSimulation]:
     """A small blinking line-pair stack (by default a Gaussian 318 nm PSF and 100 nm
     pixels; L = 4, the benchmark camera) and its phantom. The background per pixel
     scales with the pixel's area (the same photons per um^2) and ``background_factor``;
-    ``carpet_intensity`` lays a carpet of dyes under the whole field."""
+    ``carpet_intensity`` lays a carpet of dyes under the whole field; ``drift_nm`` (T, 2)
+    moves the sample frame by frame (drawn 8 frames at a time)."""
     phantom = line_pair_phantom(separations_nm=separations_nm, line_length_nm=line_length_nm,
                                 gap_nm=gap_nm, margin_nm=margin_nm)
     phantom = phantom.with_carpet(carpet_intensity)
@@ -83,7 +85,7 @@ def blinking_line_pairs(
         LinePairEmitters(phantom), psf or GaussianPSF(318.0), pixel_size_nm, 4, n_frames,
         density_per_nm=density_per_nm, photophysics=photophysics, camera=BENCH_CAMERA,
         background_photons=background * background_factor * (pixel_size_nm / 100.0) ** 2,
-        seed=seed,
+        seed=seed, drift_nm=drift_nm, chunk_frames=32 if drift_nm is None else 8,
     )
     return phantom, sim
 

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit every pixel (default: hot, noisy and dead camera pixels, sharper than "
         "the PSF allows, are left out)",
     )
+    alg.add_argument(
+        "--no-drift-correction", action="store_true",
+        help="assume the sample did not move (default: the drift over the stack is "
+        "measured and, where it matters, its path is put in the model)",
+    )
     alg.add_argument("--batch-size", type=int, help="frames per minibatch")
     alg.add_argument("--snapshot-every", type=int, help="iterations between snapshots")
     alg.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device")
@@ -254,6 +259,8 @@ def config_from_args(args: argparse.Namespace, file_pixel_size_nm: float | None)
         base["carpet_floor"] = False
     if args.keep_defective_pixels:
         base["leave_out_defective_pixels"] = False
+    if args.no_drift_correction:
+        base["drift_correction"] = False
     return FluoGANConfig.from_dict(base)
 
 

@@ -147,13 +147,15 @@ def on_time_fractions(
 def _bin_matrix(
     emitters: np.ndarray, shape: tuple[int, int], pixel_size_nm: float
 ) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Sparse (pixels x emitters) one-hot matrix binning emitters on a grid."""
-    iy = np.clip((emitters[:, 0] / pixel_size_nm).astype(np.int64), 0, shape[0] - 1)
-    ix = np.clip((emitters[:, 1] / pixel_size_nm).astype(np.int64), 0, shape[1] - 1)
-    flat = iy * shape[1] + ix
+    """Sparse (pixels x emitters) one-hot matrix binning emitters on a grid; an emitter
+    outside the grid (moved out by drift) has an empty column."""
+    iy = np.floor(emitters[:, 0] / pixel_size_nm).astype(np.int64)
+    ix = np.floor(emitters[:, 1] / pixel_size_nm).astype(np.int64)
+    inside = (iy >= 0) & (iy < shape[0]) & (ix >= 0) & (ix < shape[1])
+    flat = np.clip(iy, 0, shape[0] - 1) * shape[1] + np.clip(ix, 0, shape[1] - 1)
     n = emitters.shape[0]
     mat = sp.csr_matrix(
-        (np.ones(n, dtype=np.float32), (flat, np.arange(n))), shape=(shape[0] * shape[1], n)
+        (inside.astype(np.float32), (flat, np.arange(n))), shape=(shape[0] * shape[1], n)
     )
     return mat, flat
 
@@ -171,6 +173,7 @@ def simulate_blinking(
     seed: int = 0,
     sim_upsample: int | None = None,
     chunk_frames: int = 32,
+    drift_nm: np.ndarray | None = None,
 ) -> BlinkingSimulation:
     """Simulate a blinking-emitter stack of ``phantom`` seen through ``psf``.
 
@@ -188,6 +191,10 @@ def simulate_blinking(
     sim_upsample : simulation grid factor (default ``upsample + 1``: a grid that does
         not line up with the reconstruction grid, so the engine is not handed its own
         discretisation).
+    drift_nm : (T, 2) the sample's shift ``(dy, dx)`` in nm at every frame, or None;
+        the ground truth is the sample at zero shift, and each chunk of frames is drawn
+        at its chunk's mean shift (so keep ``chunk_frames`` small against the drift's
+        pace).
     """
     photophysics = photophysics or Photophysics()
     camera = camera or Camera()
@@ -233,6 +240,9 @@ def simulate_blinking(
         for start in range(0, n_frames, chunk_frames):
             stop = min(n_frames, start + chunk_frames)
             weights = on_time[:, start:stop] * e_per_frame_on  # (N, c)
+            if drift_nm is not None:
+                moved = emitters + np.asarray(drift_nm[start:stop]).mean(axis=0)
+                sim_mat, _ = _bin_matrix(moved, sim_shape, pixel_size_nm / s_up)
             images = np.asarray(sim_mat @ weights, dtype=np.float32)  # (P, c)
             images_t = torch.from_numpy(np.ascontiguousarray(images.T)).reshape(-1, *sim_shape)
             expected = psi(images_t).clamp_min(0.0) + bg_e

@@ -78,6 +78,10 @@ class FluoGANConfig:
     # leave hot, noisy and dead camera pixels (sharper than the PSF allows) out of the fit
     # (core/defective_pixels.py)
     leave_out_defective_pixels: bool = True
+    # measure the sample's drift over the stack and put its path in the model (a blur
+    # of the PSF, core/drift.py) where it is clear of its noise and widens the PSF
+    # enough to matter; the frames are not resampled
+    drift_correction: bool = True
     # hyperbolic total variation of x (core/priors.py), in units of the noise variance
     # of the normalised mean image, floored at psf_model_error**2 (a MAP weighting: dim
     # or short stacks get a stronger prior; bright long ones are limited by the PSF
@@ -196,6 +200,7 @@ class FluoGANConfig:
             "background_bound",
             "carpet_floor",
             "leave_out_defective_pixels",
+            "drift_correction",
         ):
             if not isinstance(getattr(self, name), bool):
                 raise FluoGANError(

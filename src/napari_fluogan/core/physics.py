@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.signal import fftconvolve
 
 from .psf import PSF
 
@@ -61,6 +62,11 @@ class PsiOperator:
         side. Emitters just outside an ROI send light into it; with a margin the
         reconstruction can put them where they are instead of piling them up on the
         ROI's border pixels. ``fine_shape`` is ``((m1 + 2 margin) L, (m2 + 2 margin) L)``.
+    drift_kernel : the histogram of the frames' positions on the fine grid (odd,
+        centred, summing to 1; :func:`~napari_fluogan.core.drift.drift_kernel`), or
+        None. The mean of shifted frames is the sample blurred by it, so it is folded
+        into the PSF; the fluctuations' variance is the mean over the shifts of the
+        squared PSF (:meth:`forward_squared`), not the square of the blurred one.
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class PsiOperator:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         margin: int = 0,
+        drift_kernel: np.ndarray | None = None,
     ) -> None:
         self.upsample = int(upsample)
         self.margin = int(margin)
@@ -83,10 +90,18 @@ class PsiOperator:
         self.dtype = dtype
         fine_pixel_nm = pixel_size_nm / upsample
         self.psf_kernel = psf.kernel(fine_pixel_nm)
+        self.drift_kernel = None if drift_kernel is None else np.asarray(drift_kernel, float)
+        # the kernel the mean image sees: the PSF blurred by the drift's path
+        self.blurred_kernel = (
+            self.psf_kernel
+            if self.drift_kernel is None
+            else fftconvolve(self.psf_kernel, self.drift_kernel)
+        )
         # forward_squared's kernel spectra (non-separable PSFs), per dtype and device
         self._squared_otf_cache: dict = {}
         profile = getattr(psf, "profile_1d", None)
-        self.separable = profile is not None
+        # a drift path is not separable in general: the FFT path takes it
+        self.separable = profile is not None and self.drift_kernel is None
         if self.separable:
             g = np.asarray(profile(fine_pixel_nm), dtype=np.float64)
             p, (m1, m2) = self.margin, self.coarse_shape
@@ -95,13 +110,13 @@ class PsiOperator:
             self._a_y = torch.as_tensor(a_y, dtype=dtype, device=device)
             self._a_x = torch.as_tensor(a_x, dtype=dtype, device=device)
         else:
-            k = self.psf_kernel.shape[0]
+            k = self.blurred_kernel.shape[0]
             # any size >= n + k - 1 keeps the convolution linear (nothing wraps around)
             self._fft_shape = (
                 fft_size(self.fine_shape[0] + k - 1),
                 fft_size(self.fine_shape[1] + k - 1),
             )
-            kernel = torch.as_tensor(self.psf_kernel, dtype=dtype, device=device)
+            kernel = torch.as_tensor(self.blurred_kernel, dtype=dtype, device=device)
             self._otf = torch.fft.rfft2(kernel, s=self._fft_shape)
             self._radius = k // 2
 
@@ -194,27 +209,25 @@ class PsiOperator:
 
     def _phase_kernels_squared(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Squared camera-grid kernels ``Psi_(m+d),(L m + a)^2`` per phase a, indexed by
-        the camera offset d: shape (L*L, 2D+1, 2D+1)."""
-        L = self.upsample
+        the camera offset d: shape (L*L, 2D+1, 2D+1). Under drift, the mean over the
+        path of the shifted PSF's squared kernels."""
         kernel = np.asarray(self.psf_kernel, dtype=np.float64)
-        r = kernel.shape[0] // 2
-        reach = (r + L) // L + 1  # camera pixels the light of one fine pixel can reach
-        size = 2 * reach + 1
-        # light from a fine pixel at phase a lands at fine offsets u = L d + a' - a in camera
-        # pixel d (a' = 0..L-1 its sub-pixels): the PSF zero-padded, indexed by u
-        span = L * size + 2 * L
-        pad = np.zeros((span, span))
-        centre = L * reach + L  # index of u = 0
-        pad[centre - r : centre + r + 1, centre - r : centre + r + 1] = kernel
-        out = np.empty((L, L, size, size))
-        for a in range(L):
-            for b in range(L):
-                # rows u = L d - a + a' for d = -reach..reach, a' = 0..L-1
-                block = pad[centre - L * reach - a : centre - L * reach - a + L * size,
-                            centre - L * reach - b : centre - L * reach - b + L * size]
-                summed = block.reshape(size, L, size, L).sum(axis=(1, 3))
-                out[a, b] = summed**2
-        return torch.as_tensor(out.reshape(L * L, size, size), dtype=dtype, device=device)
+        if self.drift_kernel is None:
+            return torch.as_tensor(
+                _phase_kernels_squared(kernel, self.upsample), dtype=dtype, device=device
+            )
+        r, rd = kernel.shape[0] // 2, self.drift_kernel.shape[0] // 2
+        total = None
+        for (u1, u2), weight in zip(
+            np.argwhere(self.drift_kernel > 0), self.drift_kernel[self.drift_kernel > 0]
+        ):
+            # the PSF moved by (u1 - rd, u2 - rd) fine pixels, in a frame wide enough
+            # for every shift of the path
+            shifted = np.zeros((2 * (r + rd) + 1,) * 2)
+            shifted[u1 : u1 + 2 * r + 1, u2 : u2 + 2 * r + 1] = kernel
+            term = weight * _phase_kernels_squared(shifted, self.upsample)
+            total = term if total is None else total + term
+        return torch.as_tensor(total, dtype=dtype, device=device)
 
     def crop_region(self, x: torch.Tensor) -> torch.Tensor:
         """The part of a fine-grid image (..., n1, n2) that lies inside the region."""
@@ -239,6 +252,63 @@ class PsiOperator:
         e = torch.zeros(self.fine_shape, device=self.device, dtype=self.dtype)
         e.view(-1)[i] = 1.0
         return self.forward(e)
+
+
+class BlockedPsi:
+    """``Psi`` for runs of frames that saw the sample at different positions (drift)
+    and at different brightness (bleaching): one :class:`PsiOperator` per run, and its
+    brightness relative to the stack's mean (``brightness``, mean 1). :meth:`forward`
+    gives every run's image ``a_k Psi_k x`` (..., n_runs, m1, m2); :meth:`adjoint` the
+    mean over runs of ``a_k Psi_k^T y_k``, the gradient of the mean of the runs' data
+    terms."""
+
+    def __init__(self, operators: list[PsiOperator], brightness: list[float]) -> None:
+        self.operators = operators
+        self.brightness = [float(a) for a in brightness]
+
+    @property
+    def norm_sq(self) -> float:
+        """Upper bound of the mean of the runs' ``||a_k Psi_k||^2``."""
+        return float(np.mean(np.square(self.brightness))) * self.operators[0].norm_sq
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Every run's ``a_k Psi_k x``, stacked before the last two axes."""
+        return torch.stack(
+            [a * op(x) for a, op in zip(self.brightness, self.operators)], dim=-3
+        )
+
+    __call__ = forward
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``mean_k a_k Psi_k^T y_k`` for y of shape (..., n_runs, m1, m2)."""
+        total = self.brightness[0] * self.operators[0].adjoint(y[..., 0, :, :])
+        for k, op in enumerate(self.operators[1:], start=1):
+            total = total + self.brightness[k] * op.adjoint(y[..., k, :, :])
+        return total / len(self.operators)
+
+
+def _phase_kernels_squared(kernel: np.ndarray, upsample: int) -> np.ndarray:
+    """Squared camera-grid kernels of a fine-grid PSF ``kernel`` (odd, centred) per
+    sub-pixel phase: shape (L*L, 2D+1, 2D+1), indexed by the camera offset."""
+    L = upsample
+    r = kernel.shape[0] // 2
+    reach = (r + L) // L + 1  # camera pixels the light of one fine pixel can reach
+    size = 2 * reach + 1
+    # light from a fine pixel at phase a lands at fine offsets u = L d + a' - a in camera
+    # pixel d (a' = 0..L-1 its sub-pixels): the PSF zero-padded, indexed by u
+    span = L * size + 2 * L
+    pad = np.zeros((span, span))
+    centre = L * reach + L  # index of u = 0
+    pad[centre - r : centre + r + 1, centre - r : centre + r + 1] = kernel
+    out = np.empty((L, L, size, size))
+    for a in range(L):
+        for b in range(L):
+            # rows u = L d - a + a' for d = -reach..reach, a' = 0..L-1
+            block = pad[centre - L * reach - a : centre - L * reach - a + L * size,
+                        centre - L * reach - b : centre - L * reach - b + L * size]
+            summed = block.reshape(size, L, size, L).sum(axis=(1, 3))
+            out[a, b] = summed**2
+    return out.reshape(L * L, size, size)
 
 
 def poisson_draws(

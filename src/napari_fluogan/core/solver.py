@@ -33,6 +33,7 @@ from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
 from .dark import DarkCalibration, describe_dark
+from .drift import DriftEstimate, describe_drift, drift_kernel, drift_runs, estimate_drift
 from .defective_pixels import DEAD_KIND as DEAD
 from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import (
@@ -53,7 +54,7 @@ from .errors import FluoGANError, OutOfMemory, ReconstructionDiverged
 from .estimators import exact_gradient, pathwise_from_frames, sample_differentiable
 from .memory import check_memory
 from .noise_correlation import correlated_noise_warning, neighbour_noise_correlation
-from .physics import PsiOperator, estimate_fluctuation_gain, simulate_photons
+from .physics import BlockedPsi, PsiOperator, estimate_fluctuation_gain, simulate_photons
 from .priors import (
     divergence_adjoint,
     forward_differences,
@@ -101,12 +102,13 @@ class Snapshot:
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
-        auto chose it, by what ratio), the dark stack subtracted, whether ``b`` was
+        auto chose it, by what ratio), the dark stack subtracted, the drift modelled, whether ``b`` was
         capped by fluctuations, the dye carpet ``x`` was kept above, and the saturated
         and the hot, noisy or dead pixels, if any."""
         parts = [
             describe_psf_model(self.config, self.info),
             describe_dark(self.info),
+            describe_drift(self.info),
             describe_background_bound(self.info),
             describe_carpet_floor(self.info),
             describe_saturation(self.info),
@@ -284,15 +286,58 @@ class _Problem:
         # variance of the normalised mean image (shot noise and fluctuations, over T frames)
         self.mean_noise_var = float(variance) / (self.n_frames * self.unit**2)
         self.read_noise = config.read_noise_photons
-        self.psi = PsiOperator(
-            config.make_psf(),
-            config.pixel_size_nm,
-            config.upsample,
-            (m1, m2),
-            device,
-            margin=config.effective_margin_px,
-        )
+        # the sample's drift over the stack (drift.py), or None: modelled as a blur of
+        # the PSF where it matters; the frames stay as the camera wrote them
+        self.drift: DriftEstimate | None = None
+        if config.drift_correction:
+            estimate = estimate_drift(
+                photons, None if self.defective is None else self.defective.cpu().numpy()
+            )
+            if estimate is not None and estimate.matters(config.psf_fwhm_px):
+                self.drift = estimate
+        psf = config.make_psf()
+
+        def operator(path_px: np.ndarray | None) -> PsiOperator:
+            kernel = None if path_px is None else drift_kernel(path_px, config.upsample)
+            return PsiOperator(
+                psf,
+                config.pixel_size_nm,
+                config.upsample,
+                (m1, m2),
+                device,
+                margin=config.effective_margin_px,
+                drift_kernel=kernel,
+            )
+
+        # the model of the mean image (the PSF blurred by the whole drift path)
+        self.psi = operator(None if self.drift is None else self.drift.path_px)
         self.target = self.mean_image / self.unit  # normalised mean image
+        # under drift the data term fits runs of frames apart, each with the PSF at its
+        # own positions (drift.drift_runs), and so keeps the detail that the path's blur
+        # would erase; each run's target is the mean image plus the run's departure
+        # from it (repairs of clipped and defective pixels kept)
+        self.runs_psi: BlockedPsi | None = None
+        self.run_targets: torch.Tensor | None = None
+        if self.drift is not None:
+            runs = drift_runs(self.drift.path_px, config.psf_fwhm_px)
+            if len(runs) > 1:
+                overall = self.frames.mean(dim=0)
+                run_means = [
+                    self.frames[torch.as_tensor(idx, device=device)].mean(dim=0) for idx in runs
+                ]
+                self.run_targets = torch.stack(
+                    [self.target + (mean - overall) / self.unit for mean in run_means]
+                )
+                # each run's light above the field's dimmest part against the stack's:
+                # dyes that bleach are brighter in the early runs, at the early positions
+                signal = float((overall - self.dark).mean())
+                brightness = [
+                    float((mean - self.dark).mean()) / signal if signal > 0 else 1.0
+                    for mean in run_means
+                ]
+                self.runs_psi = BlockedPsi(
+                    [operator(self.drift.path_px[idx]) for idx in runs], brightness
+                )
         # neighbouring pixels' noise correlation: about 0 for raw frames (noise_correlation.py)
         self.noise_correlation = neighbour_noise_correlation(self.frames)
         # (too_clipped is a part of saturated: None where saturated is)
@@ -372,8 +417,27 @@ class _Problem:
         return floor
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        residual = self.psi(x) + b - self.target
+        """The data term's residual (m1, m2); under drift, per run (n_runs, m1, m2)."""
+        if self.runs_psi is None:
+            residual = self.psi(x) + b - self.target
+        else:
+            assert self.run_targets is not None
+            residual = self.runs_psi(x) + b - self.run_targets
         return residual if self.weight is None else residual * self.weight
+
+    @property
+    def data_norm_sq(self) -> float:
+        """Upper bound of the data term's operator norm squared (its Lipschitz constant)."""
+        return (self.psi if self.runs_psi is None else self.runs_psi).norm_sq
+
+    def residual_adjoint(self, residual: torch.Tensor) -> torch.Tensor:
+        """The data term's gradient on x from :meth:`residual`."""
+        return (self.psi if self.runs_psi is None else self.runs_psi).adjoint(residual)
+
+    def mean_residual(self, residual: torch.Tensor) -> torch.Tensor:
+        """The residual of the mean image (the runs' mean): the gradient on ``b``, and
+        the reported misfit, comparable with and without drift."""
+        return residual if self.runs_psi is None else residual.mean(dim=0)
 
     def project_background(self, b: torch.Tensor) -> torch.Tensor:
         """``b`` onto its feasible set: ``b >= 0`` and, with the fluctuation bound,
@@ -821,6 +885,10 @@ def _run(
                 "quietness": problem.quietness,
                 "defective_pixels": float(problem.flagged_count(DEFECTIVE)),
                 "dead_pixels": float(problem.flagged_count(DEAD)),
+                # the largest extent of the drift path put in the model, nm (0: none)
+                "drift_nm": float(problem.drift.extent_px.max()) * config.pixel_size_nm
+                if problem.drift is not None
+                else 0.0,
                 # psf_model "auto": the Airy / Gaussian residual ratio it was chosen by
                 "psf_residual_ratio": psf_choice.residual_ratio if psf_choice else 0.0,
             },
@@ -834,7 +902,7 @@ def _run(
         p = params()
         gamma = p["gamma"]
         critic_on = adversary is not None and it > config.warm_start_iterations
-        lipschitz_x = gamma * psi.norm_sq if gamma > 0 else psi.norm_sq
+        lipschitz_x = gamma * problem.data_norm_sq if gamma > 0 else psi.norm_sq
         tau_b = config.step_scale / ((gamma if gamma > 0 else 1.0) + 8.0 * p["lambda2"])
 
         if critic_on:
@@ -858,7 +926,11 @@ def _run(
             y = x + ((momentum_t - 1.0) / t_next) * (x - x_prev)
         else:
             y = x
-        grad_x = gamma * psi.adjoint(problem.residual(y, b)) if gamma > 0 else torch.zeros_like(x)
+        grad_x = (
+            gamma * problem.residual_adjoint(problem.residual(y, b))
+            if gamma > 0
+            else torch.zeros_like(x)
+        )
         if cumulant is not None:
             grad_c, losses["cumulant"] = cumulant.gradient(y)
             grad_x = grad_x + cumulant_weight * grad_c
@@ -882,7 +954,7 @@ def _run(
         x_prev, x = x, x_new
 
         # Projected gradient step on b (smooth background, 0 <= b <= its bound).
-        residual = problem.residual(x, b)
+        residual = problem.mean_residual(problem.residual(x, b))
         # the smoothness prior's gradient: D^T D b for 1/2 ||D b||^2 (Neumann border)
         smooth_b = divergence_adjoint(*forward_differences(b))
         grad_b = gamma * residual + p["lambda2"] * smooth_b

@@ -266,6 +266,14 @@ class ParameterForm:
             "structure on it is sharpened as on a dark field. Needs the cap on b; the "
             "status line says when it is active. Off: x may fall to 0 anywhere.",
         )
+        self.drift_correction = _switch(
+            "drift_correction",
+            "Model the sample's drift",
+            "Measures how the sample moved over the stack (registering means of blocks "
+            "of frames) and, where the drift widens the PSF enough to matter, fits each "
+            "run of frames at its own position; the frames are not resampled. The "
+            "status line says how far it drifted. Off: the sample is taken as still.",
+        )
         self.iterations = _int(
             "iterations", "Iterations", d.iterations, 1, 1_000_000, "Number of iterations."
         )
@@ -276,6 +284,7 @@ class ParameterForm:
                 self.lambda2,
                 self.background_bound,
                 self.carpet_floor,
+                self.drift_correction,
                 self.use_critic,
                 self.iterations,
             ]
@@ -402,6 +411,7 @@ class ParameterForm:
             "background_bound",
             "carpet_floor",
             "leave_out_defective_pixels",
+            "drift_correction",
             "use_critic",
             "iterations",
             "gamma",

@@ -1,0 +1,228 @@
+"""The sample's drift over the stack, measured and turned into a blur of the model.
+
+A stack that drifts is a sum of shifted images: its mean is the sample blurred by the
+path the drift took, and a model that ignores the path takes that blur for the
+sample's own width (200 nm of drift cost a step on the benchmark). Registering the
+frames would interpolate them, which correlates neighbouring pixels' noise and spoils
+the camera estimate and the fluctuations (docs/quality.md, "Registered or filtered
+frames"). So the frames stay as they are and the model takes the drift instead: the
+mean of frames shifted by ``d_t`` is ``K * x`` with ``K`` the histogram of the shifts,
+which :class:`~napari_fluogan.core.physics.PsiOperator` folds into the PSF.
+
+The drift is measured by cross-correlating means of blocks of frames with the mean of
+the other blocks (scikit-image's ``phase_cross_correlation``, sub-pixel), and a smooth
+path (a low-order polynomial in time) is fitted to the blocks' shifts. A path that
+does not stand clear of its own noise, or that widens the PSF by less than it could
+matter, is not used: a kernel made of noise would ask the fit for detail the data do
+not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import convolve, fourier_shift
+from scipy.signal.windows import tukey
+from skimage.registration import phase_cross_correlation
+
+#: frames per block at least: fewer make block means too noisy to register
+MIN_FRAMES_PER_BLOCK = 20
+#: blocks at most (more add little to a smooth path and cost time)
+MAX_BLOCKS = 20
+#: blocks at least for a path (a polynomial and its noise need a few)
+MIN_BLOCKS = 4
+#: the drift's variance, as a share of the PSF's (Gaussian sigma squared), under which
+#: the path is not used: it widens the PSF by under 1 % and only slows the operator
+MIN_VARIANCE_SHARE = 0.02
+#: how many standard errors the path's extent must stand above its noise
+MIN_SIGNIFICANCE = 4.0
+#: the runs of frames the data term fits apart (drift_runs): at most this many, ...
+MAX_RUNS = 8
+#: ... and enough that within each the path's variance stays under this share of the
+#: PSF's (its blur there then widens the PSF by under 0.5 %)
+MAX_RUN_VARIANCE_SHARE = 0.01
+#: passes of the registration against the blocks moved back by the shifts found so far
+REFINEMENTS = 2
+#: camera pixels over which the field's edges are tapered before the correlation
+TAPER_PX = 3
+#: the sub-pixel precision of the block registration (1 / camera pixels)
+UPSAMPLE_FACTOR = 50
+
+
+@dataclass(frozen=True)
+class DriftEstimate:
+    """The drift measured on a stack, in camera pixels.
+
+    ``path_px`` (T, 2) is the fitted shift ``(dy, dx)`` of every frame's content
+    relative to the stack's mean position (zero mean over frames); ``block_shifts_px``
+    (n, 2) the measured shifts of the blocks, centred at frames ``block_centres``;
+    ``noise_px`` the standard error of the fitted path (per axis)."""
+
+    path_px: np.ndarray
+    block_shifts_px: np.ndarray
+    block_centres: np.ndarray
+    noise_px: np.ndarray
+
+    @property
+    def extent_px(self) -> np.ndarray:
+        """Peak-to-peak extent of the path per axis ``(y, x)``."""
+        return np.ptp(self.path_px, axis=0)
+
+    @property
+    def variance_px2(self) -> float:
+        """Variance of the frames' positions (both axes summed), camera pixels squared."""
+        return float(self.path_px.var(axis=0).sum())
+
+    def matters(self, psf_fwhm_px: float) -> bool:
+        """Whether the path stands clear of its noise and widens the PSF enough to model."""
+        sigma_px = psf_fwhm_px / 2.3548
+        clear = bool(np.any(self.extent_px > MIN_SIGNIFICANCE * self.noise_px))
+        # per axis, as the PSF's variance is compared to one axis's spread
+        wide = float(self.path_px.var(axis=0).max()) >= MIN_VARIANCE_SHARE * sigma_px**2
+        return clear and wide
+
+
+def _tapered(image: np.ndarray) -> np.ndarray:
+    """``image`` minus its mean, its edges tapered (a Tukey window, :data:`TAPER_PX`
+    wide): the correlation is circular, and without the taper the field's edges, which
+    do not move with the sample, pull the peak to zero shift. A taper over the whole
+    field (Hann) weighs the structure by where it sits, and so pulled the shifts of a
+    14 px wide field a quarter of the way to zero."""
+    h, w = image.shape
+    window = np.outer(
+        tukey(h, min(1.0, 2 * TAPER_PX / h)), tukey(w, min(1.0, 2 * TAPER_PX / w))
+    )
+    return (image - image.mean()) * window
+
+
+def _filled(means: np.ndarray, left_out: np.ndarray | None) -> np.ndarray:
+    """Block means (n, h, w) with the ``left_out`` pixels (hot, dead) given the mean of
+    their kept four neighbours: a pixel that does not move with the sample would pull
+    the registration to zero shift."""
+    if left_out is None or not left_out.any():
+        return means
+    kept = (~left_out).astype(np.float64)
+    cross = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])[None]
+    total = convolve(means * kept, cross, mode="nearest")
+    count = convolve(np.broadcast_to(kept, means.shape), cross, mode="nearest")
+    fill = np.where(count > 0, total / np.maximum(count, 1e-12), means.mean(axis=(1, 2))[:, None, None])
+    return np.where(left_out, fill, means)
+
+
+def _block_shifts(
+    frames: np.ndarray, n_blocks: int, left_out: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shift ``(dy, dx)`` of each block's content against the mean of the other blocks,
+    and the blocks' centre frames."""
+    blocks = np.array_split(np.arange(frames.shape[0]), n_blocks)
+    means = np.stack([frames[idx].mean(axis=0) for idx in blocks]).astype(np.float64)
+    means = _filled(means, left_out)
+    # each block as a pattern of unit norm: bright blocks (before the dyes bleached)
+    # would pull the reference towards their own positions (the path came out skewed)
+    patterns = means - means.mean(axis=(1, 2), keepdims=True)
+    patterns /= np.maximum(np.linalg.norm(patterns, axis=(1, 2), keepdims=True), 1e-30)
+    shifts = np.zeros((n_blocks, 2))
+    for _ in range(1 + REFINEMENTS):
+        # the blocks moved back by the shifts found so far: after the first pass the
+        # reference is as sharp as one block instead of blurred by the whole path
+        aligned = np.stack([_moved(pattern, -shift) for pattern, shift in zip(patterns, shifts)])
+        total = aligned.sum(axis=0)
+        found = np.empty_like(shifts)
+        for k in range(n_blocks):
+            # leave the block out of its reference, or the reference pulls it to zero
+            reference = _tapered((total - aligned[k]) / (n_blocks - 1))
+            shift, _, _ = phase_cross_correlation(
+                reference,
+                _tapered(patterns[k]),
+                upsample_factor=UPSAMPLE_FACTOR,
+                normalization=None,
+            )
+            # the shift that registers the block with the reference undoes the drift
+            found[k] = -np.asarray(shift, dtype=np.float64)
+        shifts = found - found.mean(axis=0)
+    centres = np.array([idx.mean() for idx in blocks])
+    return shifts, centres
+
+
+def _moved(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``image`` with its content moved by ``shift`` (y, x) pixels (Fourier shift)."""
+    if not np.any(shift):
+        return image
+    return np.fft.ifft2(fourier_shift(np.fft.fft2(image), shift)).real
+
+
+def estimate_drift(
+    frames: np.ndarray, left_out: np.ndarray | None = None
+) -> DriftEstimate | None:
+    """Measure the drift of a stack (T, h, w); None when it is too short or too small
+    to measure. ``left_out``: (h, w) pixels that do not show the sample (hot, dead).
+
+    Blocks of at least :data:`MIN_FRAMES_PER_BLOCK` frames (at most
+    :data:`MAX_BLOCKS`) are registered, and the path runs straight between their
+    centres (so a stage that jumps is followed to within a block). Its noise is the
+    blocks' scatter around a polynomial in time (cubic with ten blocks or more, else
+    linear), as the standard error of that polynomial."""
+    n_frames = frames.shape[0]
+    n_blocks = min(MAX_BLOCKS, n_frames // MIN_FRAMES_PER_BLOCK)
+    if n_blocks < MIN_BLOCKS or min(frames.shape[1:]) < 8:
+        return None
+    shifts, centres = _block_shifts(np.asarray(frames), n_blocks, left_out)
+    degree = 3 if n_blocks >= 10 else 1
+    t_scale = max(n_frames - 1, 1)
+    design = np.vander(centres / t_scale, degree + 1)
+    coef, *_ = np.linalg.lstsq(design, shifts, rcond=None)
+    residual = shifts - design @ coef
+    dof = max(n_blocks - degree - 1, 1)
+    scatter = np.sqrt((residual**2).sum(axis=0) / dof)
+    # the fitted path's standard error, averaged over the stack
+    noise = scatter * np.sqrt((degree + 1) / n_blocks)
+    # straight on from the first and the last two blocks to the stack's ends (held
+    # flat there, a steady drift's extent came out short by a block)
+    start, end = 0.0, float(n_frames - 1)
+    ends = (
+        shifts[0] - (shifts[1] - shifts[0]) * centres[0] / (centres[1] - centres[0]),
+        shifts[-1] + (shifts[-1] - shifts[-2]) * (end - centres[-1]) / (centres[-1] - centres[-2]),
+    )
+    knots = np.concatenate([[start], centres, [end]])
+    values = np.concatenate([ends[0][None], shifts, ends[1][None]])
+    frame = np.arange(n_frames)
+    path = np.stack([np.interp(frame, knots, values[:, axis]) for axis in (0, 1)], axis=1)
+    path -= path.mean(axis=0)
+    return DriftEstimate(path, shifts, centres, noise)
+
+
+def drift_runs(path_px: np.ndarray, psf_fwhm_px: float) -> list[np.ndarray]:
+    """Consecutive runs of frames (their indices) few enough for the fit, many enough
+    that within each the sample moves by little against the PSF: the data term fits
+    each run's mean with the PSF at that run's own positions. A blur of the whole path
+    would keep only the frequencies the path's histogram passes (a steady 300 nm drift
+    nearly erases the 240 nm period); runs keep what each frame saw."""
+    sigma_px = psf_fwhm_px / 2.3548
+    spread = float(np.asarray(path_px).var(axis=0).max()) / (MAX_RUN_VARIANCE_SHARE * sigma_px**2)
+    n_runs = int(np.clip(np.ceil(np.sqrt(spread)), 1, MAX_RUNS))
+    return np.array_split(np.arange(len(path_px)), n_runs)
+
+
+def drift_kernel(path_px: np.ndarray, upsample: int) -> np.ndarray:
+    """The histogram of the frames' positions on the fine grid: an odd square kernel
+    (its centre is zero shift) that sums to 1. Each frame's shift is split between the
+    four fine pixels around it (bilinear), so sub-pixel paths keep their mean."""
+    fine = np.asarray(path_px, dtype=np.float64) * upsample
+    radius = int(np.ceil(np.abs(fine).max())) + 1
+    size = 2 * radius + 1
+    kernel = np.zeros((size, size))
+    base = np.floor(fine).astype(int)
+    frac = fine - base
+    for dy, wy in ((0, 1 - frac[:, 0]), (1, frac[:, 0])):
+        for dx, wx in ((0, 1 - frac[:, 1]), (1, frac[:, 1])):
+            np.add.at(kernel, (base[:, 0] + dy + radius, base[:, 1] + dx + radius), wy * wx)
+    return kernel / kernel.sum()
+
+
+def describe_drift(info: Mapping[str, float]) -> str | None:
+    """For a status line (``Snapshot.info``): e.g. ``"drift of 120 nm modelled"`` (the
+    path's largest extent), or None where no drift was modelled."""
+    extent_nm = float(info.get("drift_nm", 0.0))
+    return f"drift of {extent_nm:.0f} nm modelled" if extent_nm > 0 else None

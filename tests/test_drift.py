@@ -1,0 +1,170 @@
+"""The sample's drift: measured on the stack, and put in the model (core/drift.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_fluogan import reconstruct
+from napari_fluogan.cli import main
+from napari_fluogan.core.drift import (
+    MIN_BLOCKS,
+    MIN_FRAMES_PER_BLOCK,
+    drift_kernel,
+    drift_runs,
+    estimate_drift,
+)
+from napari_fluogan.core.metrics import evaluate_pairs
+from napari_fluogan.core.physics import BlockedPsi, PsiOperator
+from napari_fluogan.core.psf import AiryPSF, GaussianPSF
+
+from .conftest import BENCH_L2, blinking_line_pairs
+
+
+def linear_path_nm(extent_nm: float, n_frames: int) -> np.ndarray:
+    """(T, 2): the sample moving by ``extent_nm`` along x and half that along y, centred."""
+    t = np.linspace(0.0, 1.0, n_frames)
+    path = extent_nm * np.stack([0.5 * t, t], axis=1)
+    return path - path.mean(axis=0)
+
+
+def test_a_linear_drift_is_measured_with_its_sign_and_size():
+    path_nm = linear_path_nm(300.0, 200)
+    _, sim = blinking_line_pairs((240.0,), n_frames=200, seed=1, drift_nm=path_nm)
+    estimate = estimate_drift(sim.frames.astype(np.float64))
+    assert estimate is not None and estimate.matters(3.18)
+    error_nm = estimate.path_px * 100.0 - path_nm
+    # along x (across the lines) to within a few nm; along y only the lines' ends tell
+    assert np.sqrt((error_nm[:, 1] ** 2).mean()) < 10.0
+    assert np.sqrt((error_nm[:, 0] ** 2).mean()) < 20.0
+    assert estimate.extent_px[1] * 100.0 == pytest.approx(300.0, rel=0.1)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_still_sample_has_no_drift_to_model(seed):
+    _, sim = blinking_line_pairs((240.0,), n_frames=200, seed=seed)
+    estimate = estimate_drift(sim.frames.astype(np.float64))
+    assert estimate is not None
+    assert not estimate.matters(3.18)
+    # y runs along the lines, where only their ends tell: noisier than x
+    assert estimate.extent_px[1] < 0.1 and estimate.extent_px[0] < 0.25  # camera pixels
+
+
+def test_too_few_frames_or_pixels_are_not_measured():
+    rng = np.random.default_rng(0)
+    assert estimate_drift(rng.random((MIN_FRAMES_PER_BLOCK * MIN_BLOCKS - 1, 20, 20))) is None
+    assert estimate_drift(rng.random((200, 6, 20))) is None
+
+
+def test_drift_kernel_is_the_paths_histogram_on_the_fine_grid():
+    # half the frames at rest, half moved by (0.5, -0.25) camera px = (2, -1) fine px
+    path = np.array([[0.0, 0.0]] * 5 + [[0.5, -0.25]] * 5)
+    kernel = drift_kernel(path, 4)
+    r = kernel.shape[0] // 2
+    assert kernel.sum() == pytest.approx(1.0)
+    assert kernel[r, r] == pytest.approx(0.5) and kernel[r + 2, r - 1] == pytest.approx(0.5)
+    # a sub-fine-pixel shift is split so that the kernel's centroid is the path's mean
+    kernel = drift_kernel(np.array([[0.1, 0.0], [0.1, 0.0]]), 4)
+    rows = np.arange(kernel.shape[0]) - kernel.shape[0] // 2
+    assert (kernel.sum(axis=1) * rows).sum() == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("psf", [GaussianPSF(318.0), AiryPSF.with_fwhm(318.0)])
+def test_psi_with_a_drift_kernel_is_the_mean_over_the_shifted_sample(psf):
+    """Folded into the PSF, the path gives the mean of the shifted images, and for
+    the fluctuations' variance the mean of the shifted squared kernels (not the square
+    of the blurred one)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(1, 96, 96, dtype=torch.float64)
+    x[:, 30:66, 30:66] = torch.rand(36, 36, generator=gen, dtype=torch.float64)
+    path = np.array([[0.0, 0.0]] * 5 + [[0.5, -0.25]] * 5)
+    still = PsiOperator(psf, 100.0, 4, (24, 24), dtype=torch.float64)
+    moving = PsiOperator(psf, 100.0, 4, (24, 24), dtype=torch.float64,
+                         drift_kernel=drift_kernel(path, 4))
+    moved = torch.roll(x, (2, -1), (-2, -1))
+    mean = 0.5 * (still(x) + still(moved))
+    variance = 0.5 * (still.forward_squared(x) + still.forward_squared(moved))
+    assert torch.allclose(moving(x), mean, atol=1e-6 * float(mean.max()))
+    assert torch.allclose(moving.forward_squared(x), variance, atol=1e-6 * float(variance.max()))
+    blurred_squared = PsiOperator(psf, 100.0, 4, (24, 24), dtype=torch.float64,
+                                  drift_kernel=drift_kernel(np.zeros((1, 2)), 4))
+    assert not torch.allclose(blurred_squared.forward_squared(x), variance, rtol=1e-3)
+
+
+def test_blocked_psi_adjoint_and_bound():
+    gen = torch.Generator().manual_seed(1)
+    psf = GaussianPSF(318.0)
+    runs = [np.array([[0.0, 0.0]]), np.array([[0.25, 0.5]]), np.array([[-0.5, 0.0]])]
+    ops = [PsiOperator(psf, 100.0, 4, (10, 12), dtype=torch.float64,
+                       drift_kernel=drift_kernel(p, 4)) for p in runs]
+    blocked = BlockedPsi(ops, [1.2, 1.0, 0.8])
+    x = torch.rand(40, 48, generator=gen, dtype=torch.float64)
+    y = torch.rand(3, 10, 12, generator=gen, dtype=torch.float64)
+    out = blocked(x)
+    assert out.shape == (3, 10, 12)
+    assert torch.allclose(out[0], 1.2 * ops[0](x)) and torch.allclose(out[2], 0.8 * ops[2](x))
+    # <A x, y> / n = <x, A^T y>: the gradient of the mean of the runs' data terms
+    assert float((out * y).sum()) / 3 == pytest.approx(float((x * blocked.adjoint(y)).sum()))
+    assert blocked.norm_sq == pytest.approx(16.0 * (1.44 + 1.0 + 0.64) / 3)
+
+
+def test_drift_runs_split_the_path_where_it_moves_far():
+    sigma_px = 3.18 / 2.3548
+    assert len(drift_runs(np.zeros((100, 2)), 3.18)) == 1
+    steady = linear_path_nm(300.0, 100) / 100.0
+    runs = drift_runs(steady, 3.18)
+    assert 2 <= len(runs) <= 8
+    assert np.concatenate(runs).tolist() == list(range(100))
+    assert max(float(steady[idx].var(axis=0).max()) for idx in runs) <= 0.01 * sigma_px**2 * 1.5
+
+
+def test_a_drifting_pair_is_resolved_when_the_drift_is_modelled():
+    """A 240 nm pair whose sample moved 300 nm across the lines over the stack: the
+    mean blurs it to one line; with the drift in the model the pair comes back."""
+    path_nm = linear_path_nm(300.0, 200)
+    phantom, sim = blinking_line_pairs((240.0,), n_frames=200, seed=2, drift_nm=path_nm)
+    config = BENCH_L2.replace(iterations=300)
+
+    def run(correct: bool):
+        snap = reconstruct(sim.frames, config.replace(drift_correction=correct))
+        (pair,) = evaluate_pairs(snap.x, 25.0, phantom.pairs, 318.0)
+        return snap, pair
+
+    modelled, pair = run(True)
+    _, blurred = run(False)
+    assert modelled.info["drift_nm"] == pytest.approx(300.0, rel=0.1)
+    assert f"drift of {modelled.info['drift_nm']:.0f} nm modelled" in modelled.describe_model()
+    assert blurred.contrast < 0.1  # measured 0.00
+    assert pair.contrast > 0.5  # measured 0.91
+    assert pair.control_contrast < 0.2  # measured 0.05
+
+
+def test_a_still_stack_runs_as_before():
+    _, sim = blinking_line_pairs((240.0,), n_frames=200, seed=3)
+    config = BENCH_L2.replace(iterations=50)
+    on = reconstruct(sim.frames, config)
+    off = reconstruct(sim.frames, config.replace(drift_correction=False))
+    assert on.info["drift_nm"] == 0.0
+    assert "drift" not in on.describe_model()
+    np.testing.assert_array_equal(on.x, off.x)
+
+
+def test_cli_models_the_drift_unless_told(tmp_path, capsys):
+    _, sim = blinking_line_pairs((240.0,), n_frames=160, seed=4,
+                                 drift_nm=linear_path_nm(300.0, 160))
+    path = tmp_path / "drifting.tif"
+    tifffile.imwrite(path, sim.frames)
+    common = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
+              "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
+              "--offset", "100", "--sigma", "2"]
+    assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
+    assert "nm modelled" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert main(["reconstruct", str(path), "--out", str(out), "--no-drift-correction",
+                 *common]) == 0
+    assert "nm modelled" not in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["drift_correction"] is False
