@@ -107,7 +107,8 @@ def _filled(means: np.ndarray, left_out: np.ndarray | None) -> np.ndarray:
     cross = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])[None]
     total = convolve(means * kept, cross, mode="nearest")
     count = convolve(np.broadcast_to(kept, means.shape), cross, mode="nearest")
-    fill = np.where(count > 0, total / np.maximum(count, 1e-12), means.mean(axis=(1, 2))[:, None, None])
+    fallback = means.mean(axis=(1, 2))[:, None, None]
+    fill = np.where(count > 0, total / np.maximum(count, 1e-12), fallback)
     return np.where(left_out, fill, means)
 
 
@@ -127,7 +128,9 @@ def _block_shifts(
     for _ in range(1 + REFINEMENTS):
         # the blocks moved back by the shifts found so far: after the first pass the
         # reference is as sharp as one block instead of blurred by the whole path
-        aligned = np.stack([_moved(pattern, -shift) for pattern, shift in zip(patterns, shifts)])
+        aligned = np.stack(
+            [_moved(pattern, -shift) for pattern, shift in zip(patterns, shifts, strict=True)]
+        )
         total = aligned.sum(axis=0)
         found = np.empty_like(shifts)
         for k in range(n_blocks):

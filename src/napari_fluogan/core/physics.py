@@ -218,9 +218,8 @@ class PsiOperator:
             )
         r, rd = kernel.shape[0] // 2, self.drift_kernel.shape[0] // 2
         total = None
-        for (u1, u2), weight in zip(
-            np.argwhere(self.drift_kernel > 0), self.drift_kernel[self.drift_kernel > 0]
-        ):
+        where = self.drift_kernel > 0
+        for (u1, u2), weight in zip(np.argwhere(where), self.drift_kernel[where], strict=True):
             # the PSF moved by (u1 - rd, u2 - rd) fine pixels, in a frame wide enough
             # for every shift of the path
             shifted = np.zeros((2 * (r + rd) + 1,) * 2)
@@ -274,7 +273,7 @@ class BlockedPsi:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Every run's ``a_k Psi_k x``, stacked before the last two axes."""
         return torch.stack(
-            [a * op(x) for a, op in zip(self.brightness, self.operators)], dim=-3
+            [a * op(x) for a, op in zip(self.brightness, self.operators, strict=True)], dim=-3
         )
 
     __call__ = forward

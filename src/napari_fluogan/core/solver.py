@@ -33,7 +33,6 @@ from .config import FluoGANConfig
 from .critic import Critic, critic_loss
 from .cumulant import CumulantTerm
 from .dark import DarkCalibration, describe_dark
-from .drift import DriftEstimate, describe_drift, drift_kernel, drift_runs, estimate_drift
 from .defective_pixels import DEAD_KIND as DEAD
 from .defective_pixels import FLAG_KIND as DEFECTIVE
 from .defective_pixels import (
@@ -43,6 +42,7 @@ from .defective_pixels import (
     pixel_statistics,
     repaired,
 )
+from .drift import DriftEstimate, describe_drift, drift_kernel, drift_runs, estimate_drift
 from .dye_carpet import (
     TRIAL_ITERATIONS,
     carpet_floor,
@@ -102,9 +102,9 @@ class Snapshot:
 
     def describe_model(self, sep: str = " · ") -> str:
         """What the run assumed, for a status line or log: the PSF shape (and, when
-        auto chose it, by what ratio), the dark stack subtracted, the drift modelled, whether ``b`` was
-        capped by fluctuations, the dye carpet ``x`` was kept above, and the saturated
-        and the hot, noisy or dead pixels, if any."""
+        auto chose it, by what ratio), the dark stack subtracted, the drift modelled,
+        whether ``b`` was capped by fluctuations, the dye carpet ``x`` was kept above,
+        and the saturated and the hot, noisy or dead pixels, if any."""
         parts = [
             describe_psf_model(self.config, self.info),
             describe_dark(self.info),
