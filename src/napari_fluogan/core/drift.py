@@ -1,20 +1,25 @@
-"""The sample's drift over the stack, measured and turned into a blur of the model.
+"""The sample's drift over the stack, measured and put in the model.
 
 A stack that drifts is a sum of shifted images: its mean is the sample blurred by the
 path the drift took, and a model that ignores the path takes that blur for the
 sample's own width (200 nm of drift cost a step on the benchmark). Registering the
 frames would interpolate them, which correlates neighbouring pixels' noise and spoils
 the camera estimate and the fluctuations (docs/quality.md, "Registered or filtered
-frames"). So the frames stay as they are and the model takes the drift instead: the
-mean of frames shifted by ``d_t`` is ``K * x`` with ``K`` the histogram of the shifts,
-which :class:`~napari_fluogan.core.physics.PsiOperator` folds into the PSF.
+frames"). So the frames stay as they are and the model moves instead:
+
+- the mean of frames shifted by ``d_t`` is ``K * x`` with ``K`` the histogram of the
+  shifts (:func:`drift_kernel`), which
+  :class:`~napari_fluogan.core.physics.PsiOperator` folds into the PSF;
+- the data term fits runs of frames apart (:func:`drift_runs`), each with the PSF at
+  its own part of the path, so that the detail the whole path's blur would erase is
+  kept (:class:`~napari_fluogan.core.physics.BlockedPsi`).
 
 The drift is measured by cross-correlating means of blocks of frames with the mean of
-the other blocks (scikit-image's ``phase_cross_correlation``, sub-pixel), and a smooth
-path (a low-order polynomial in time) is fitted to the blocks' shifts. A path that
-does not stand clear of its own noise, or that widens the PSF by less than it could
-matter, is not used: a kernel made of noise would ask the fit for detail the data do
-not hold.
+the other blocks (scikit-image's ``phase_cross_correlation``, sub-pixel), the path
+running straight between the blocks. A path that does not stand clear of its noise
+(the blocks' scatter around a cubic in time), or that widens the PSF by less than
+could matter, is not used: a kernel made of noise would ask the fit for detail the
+data do not hold.
 """
 
 from __future__ import annotations
@@ -55,10 +60,11 @@ UPSAMPLE_FACTOR = 50
 class DriftEstimate:
     """The drift measured on a stack, in camera pixels.
 
-    ``path_px`` (T, 2) is the fitted shift ``(dy, dx)`` of every frame's content
+    ``path_px`` (T, 2) is the shift ``(dy, dx)`` of every frame's content
     relative to the stack's mean position (zero mean over frames); ``block_shifts_px``
     (n, 2) the measured shifts of the blocks, centred at frames ``block_centres``;
-    ``noise_px`` the standard error of the fitted path (per axis)."""
+    ``noise_px`` the path's standard error (per axis), from the blocks' scatter around
+    a polynomial in time."""
 
     path_px: np.ndarray
     block_shifts_px: np.ndarray
@@ -69,11 +75,6 @@ class DriftEstimate:
     def extent_px(self) -> np.ndarray:
         """Peak-to-peak extent of the path per axis ``(y, x)``."""
         return np.ptp(self.path_px, axis=0)
-
-    @property
-    def variance_px2(self) -> float:
-        """Variance of the frames' positions (both axes summed), camera pixels squared."""
-        return float(self.path_px.var(axis=0).sum())
 
     def matters(self, psf_fwhm_px: float) -> bool:
         """Whether the path stands clear of its noise and widens the PSF enough to model."""
