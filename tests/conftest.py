@@ -40,6 +40,12 @@ BENCH_L2 = FluoGANConfig(alpha=BENCH_CAMERA.gain_adu_per_e, offset=BENCH_CAMERA.
                          sigma=BENCH_CAMERA.read_noise_adu, use_critic=False, device="cpu",
                          psf_model="gaussian")
 
+#: the CLI arguments of a short L2 run with the benchmark camera's values (tests of a
+#: switch: the run's status line and its config.json, not its result)
+CLI_L2_ARGS = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
+               "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
+               "--offset", "100", "--sigma", "2"]
+
 
 def dye_carpet_photons(
     rng: np.random.Generator,

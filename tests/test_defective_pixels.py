@@ -27,6 +27,8 @@ from napari_fluogan.core.psf import FWHM_PER_SIGMA, AiryPSF
 from napari_fluogan.core.saturation import saturated_pixels
 from napari_fluogan.core.trend import TemporalTrend
 
+from .conftest import CLI_L2_ARGS
+
 #: the benchmark's PSF in camera pixels (318 nm at 100 nm)
 FWHM_PX = 3.18
 HOT = [(3, 12), (0, 9)]  # one inside, one on the top border
@@ -214,9 +216,7 @@ def test_many_defects_point_to_a_psf_given_too_wide():
 def test_cli_leaves_defective_pixels_out_unless_told(tmp_path, capsys):
     path = tmp_path / "hot.tif"
     tifffile.imwrite(path, blinking_blobs(defects=True))
-    common = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
-              "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
-              "--offset", "100", "--sigma", "2"]
+    common = CLI_L2_ARGS
     assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
     assert "3 hot/noisy px left out" in capsys.readouterr().err
     out = tmp_path / "b"

@@ -22,7 +22,7 @@ from napari_fluogan.core.metrics import evaluate_pairs
 from napari_fluogan.core.physics import BlockedPsi, PsiOperator
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 
-from .conftest import BENCH_L2, blinking_line_pairs
+from .conftest import BENCH_L2, CLI_L2_ARGS, blinking_line_pairs
 
 
 def linear_path_nm(extent_nm: float, n_frames: int) -> np.ndarray:
@@ -158,9 +158,7 @@ def test_cli_models_the_drift_unless_told(tmp_path, capsys):
                                  drift_nm=linear_path_nm(300.0, 160))
     path = tmp_path / "drifting.tif"
     tifffile.imwrite(path, sim.frames)
-    common = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
-              "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
-              "--offset", "100", "--sigma", "2"]
+    common = CLI_L2_ARGS
     assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
     assert "nm modelled" in capsys.readouterr().err
     out = tmp_path / "b"
