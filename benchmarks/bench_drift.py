@@ -20,7 +20,13 @@ import argparse
 
 import numpy as np
 import torch
-from bench_quality import PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
+from bench_quality import (
+    PSF_FWHM_NM,
+    add_condition_arguments,
+    line_pair_cell,
+    phantom,
+    simulate_phantom,
+)
 
 from napari_fluogan.core.blinking import REGIMES
 from napari_fluogan.core.psf import psf_from_model
@@ -47,12 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extents", type=float, nargs="+", default=[0.0, 100.0, 200.0, 300.0])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
-    parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
-                        choices=["airy", "gaussian"])
-    parser.add_argument("--regime", choices=list(REGIMES), default="bright")
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=2)
+    add_condition_arguments(parser, frames=500)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     photophysics, background = REGIMES[args.regime]

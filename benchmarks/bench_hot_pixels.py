@@ -22,7 +22,14 @@ import argparse
 
 import numpy as np
 import torch
-from bench_quality import CAMERA, PSF_FWHM_NM, line_pair_cell, phantom, simulate_phantom
+from bench_quality import (
+    CAMERA,
+    PSF_FWHM_NM,
+    add_condition_arguments,
+    line_pair_cell,
+    phantom,
+    simulate_phantom,
+)
 
 from napari_fluogan import FluoGANConfig
 from napari_fluogan.core.blinking import REGIMES
@@ -85,12 +92,7 @@ def main() -> None:
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.002, 0.01])
     parser.add_argument("--amplitudes", nargs="+", default=list(AMPLITUDES),
                         choices=[*AMPLITUDES, *DEAD])
-    parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
-                        choices=["airy", "gaussian"])
-    parser.add_argument("--regime", choices=list(REGIMES), default="bright")
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
+    add_condition_arguments(parser, frames=300)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     photophysics, background = REGIMES[args.regime]

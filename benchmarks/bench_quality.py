@@ -99,6 +99,17 @@ def phantom():
     return line_pair_phantom(line_length_nm=1000.0, gap_nm=600.0, margin_nm=500.0)
 
 
+def add_condition_arguments(parser, frames: int, seed: int = 3) -> None:
+    """The options of a benchmark that plants one camera or sample condition on the
+    phantom: ``--psf``, ``--regime``, ``--seed``, ``--frames``, ``--threads``."""
+    parser.add_argument("--psf", nargs="+", default=["airy", "gaussian"],
+                        choices=["airy", "gaussian"])
+    parser.add_argument("--regime", choices=list(REGIMES), default="bright")
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--threads", type=int, default=2)
+
+
 def simulate_phantom(
     ph,
     psf,
