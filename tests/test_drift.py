@@ -54,6 +54,17 @@ def test_a_still_sample_has_no_drift_to_model(seed):
     assert estimate.extent_px[1] < 0.1 and estimate.extent_px[0] < 0.25  # camera pixels
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_featureless_field_has_no_drift_to_model(seed):
+    """Nothing to register: the blocks' shifts are noise of several pixels, and the
+    path through them must not be taken for drift (the negative control)."""
+    frames = np.random.default_rng(seed).poisson(20.0, (200, 20, 20)).astype(np.float64)
+    estimate = estimate_drift(frames)
+    assert estimate is not None
+    assert estimate.extent_px.max() > 1.0  # the path through noise wanders
+    assert not estimate.matters(3.18)
+
+
 def test_too_few_frames_or_pixels_are_not_measured():
     rng = np.random.default_rng(0)
     assert estimate_drift(rng.random((MIN_FRAMES_PER_BLOCK * MIN_BLOCKS - 1, 20, 20))) is None

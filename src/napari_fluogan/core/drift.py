@@ -28,9 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import convolve, fourier_shift
+import torch
+from scipy.ndimage import fourier_shift
 from scipy.signal.windows import tukey
 from skimage.registration import phase_cross_correlation
+
+from .defective_pixels import repaired
+from .psf import FWHM_PER_SIGMA
 
 #: frames per block at least: fewer make block means too noisy to register
 MIN_FRAMES_PER_BLOCK = 20
@@ -63,13 +67,17 @@ class DriftEstimate:
     ``path_px`` (T, 2) is the shift ``(dy, dx)`` of every frame's content
     relative to the stack's mean position (zero mean over frames); ``block_shifts_px``
     (n, 2) the measured shifts of the blocks, centred at frames ``block_centres``;
-    ``noise_px`` the path's standard error (per axis), from the blocks' scatter around
-    a polynomial in time."""
+    ``trend_extent_px`` the extent of a polynomial in time fitted to the blocks' shifts
+    (per axis), ``noise_px`` its standard error, and ``scatter_px`` the noise of one
+    block's shift (from the blocks' second differences), which the path, straight
+    between the blocks, carries."""
 
     path_px: np.ndarray
     block_shifts_px: np.ndarray
     block_centres: np.ndarray
+    trend_extent_px: np.ndarray
     noise_px: np.ndarray
+    scatter_px: np.ndarray
 
     @property
     def extent_px(self) -> np.ndarray:
@@ -77,12 +85,22 @@ class DriftEstimate:
         return np.ptp(self.path_px, axis=0)
 
     def matters(self, psf_fwhm_px: float) -> bool:
-        """Whether the path stands clear of its noise and widens the PSF enough to model."""
-        sigma_px = psf_fwhm_px / 2.3548
-        clear = bool(np.any(self.extent_px > MIN_SIGNIFICANCE * self.noise_px))
-        # per axis, as the PSF's variance is compared to one axis's spread
-        wide = float(self.path_px.var(axis=0).max()) >= MIN_VARIANCE_SHARE * sigma_px**2
-        return clear and wide
+        """Whether the drift stands clear of its noise and widens the PSF enough to
+        model, while the blocks' noise alone would not: the smooth trend must stand
+        :data:`MIN_SIGNIFICANCE` standard errors clear (the path itself, through noisy
+        blocks, always has some extent), and the blocks' scatter must stay under the
+        variance that is modelled (on a featureless field the blocks' shifts are noise of
+        several pixels, and a path through them would be taken for drift)."""
+        clear = bool(np.any(self.trend_extent_px > MIN_SIGNIFICANCE * self.noise_px))
+        noise = share_of_psf_variance(float(self.scatter_px.max()) ** 2, psf_fwhm_px)
+        drift = share_of_psf_variance(float(self.path_px.var(axis=0).max()), psf_fwhm_px)
+        return clear and noise < MIN_VARIANCE_SHARE <= drift
+
+
+def share_of_psf_variance(variance_px2: float, psf_fwhm_px: float) -> float:
+    """A variance along one axis (camera pixels squared) over the PSF's along one axis
+    (its Gaussian sigma squared)."""
+    return variance_px2 / (psf_fwhm_px / FWHM_PER_SIGMA) ** 2
 
 
 def _tapered(image: np.ndarray) -> np.ndarray:
@@ -98,21 +116,6 @@ def _tapered(image: np.ndarray) -> np.ndarray:
     return (image - image.mean()) * window
 
 
-def _filled(means: np.ndarray, left_out: np.ndarray | None) -> np.ndarray:
-    """Block means (n, h, w) with the ``left_out`` pixels (hot, dead) given the mean of
-    their kept four neighbours: a pixel that does not move with the sample would pull
-    the registration to zero shift."""
-    if left_out is None or not left_out.any():
-        return means
-    kept = (~left_out).astype(np.float64)
-    cross = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])[None]
-    total = convolve(means * kept, cross, mode="nearest")
-    count = convolve(np.broadcast_to(kept, means.shape), cross, mode="nearest")
-    fallback = means.mean(axis=(1, 2))[:, None, None]
-    fill = np.where(count > 0, total / np.maximum(count, 1e-12), fallback)
-    return np.where(left_out, fill, means)
-
-
 def _block_shifts(
     frames: np.ndarray, n_blocks: int, left_out: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +123,10 @@ def _block_shifts(
     and the blocks' centre frames."""
     blocks = np.array_split(np.arange(frames.shape[0]), n_blocks)
     means = np.stack([frames[idx].mean(axis=0) for idx in blocks]).astype(np.float64)
-    means = _filled(means, left_out)
+    if left_out is not None:
+        # a pixel that does not move with the sample (hot, dead) would pull the
+        # registration to zero shift: it takes its good neighbours' mean
+        means = repaired(torch.from_numpy(means), torch.from_numpy(left_out)).numpy()
     # each block as a pattern of unit norm: bright blocks (before the dyes bleached)
     # would pull the reference towards their own positions (the path came out skewed)
     patterns = means - means.mean(axis=(1, 2), keepdims=True)
@@ -165,9 +171,10 @@ def estimate_drift(
 
     Blocks of at least :data:`MIN_FRAMES_PER_BLOCK` frames (at most
     :data:`MAX_BLOCKS`) are registered, and the path runs straight between their
-    centres (so a stage that jumps is followed to within a block). Its noise is the
-    blocks' scatter around a polynomial in time (cubic with ten blocks or more, else
-    linear), as the standard error of that polynomial."""
+    centres (so a stage that jumps is followed to within a block). A polynomial in time
+    (cubic with ten blocks or more, else linear) gives the drift's trend; one block's
+    noise comes from the blocks' second differences, and the trend's standard error
+    from that."""
     n_frames = frames.shape[0]
     n_blocks = min(MAX_BLOCKS, n_frames // MIN_FRAMES_PER_BLOCK)
     if n_blocks < MIN_BLOCKS or min(frames.shape[1:]) < 8:
@@ -177,11 +184,14 @@ def estimate_drift(
     t_scale = max(n_frames - 1, 1)
     design = np.vander(centres / t_scale, degree + 1)
     coef, *_ = np.linalg.lstsq(design, shifts, rcond=None)
-    residual = shifts - design @ coef
-    dof = max(n_blocks - degree - 1, 1)
-    scatter = np.sqrt((residual**2).sum(axis=0) / dof)
+    # one block's noise from the blocks' second differences (robust: median absolute),
+    # which a steady or settling drift leaves near zero and a jump touches twice; the
+    # scatter around the polynomial took a jump for noise
+    second = np.abs(np.diff(shifts, n=2, axis=0))
+    scatter = np.median(second, axis=0) / (0.6745 * np.sqrt(6.0))
     # the fitted path's standard error, averaged over the stack
     noise = scatter * np.sqrt((degree + 1) / n_blocks)
+    trend = np.vander(np.arange(n_frames) / t_scale, degree + 1) @ coef
     # straight on from the first and the last two blocks to the stack's ends (held
     # flat there, a steady drift's extent came out short by a block)
     start, end = 0.0, float(n_frames - 1)
@@ -194,7 +204,7 @@ def estimate_drift(
     frame = np.arange(n_frames)
     path = np.stack([np.interp(frame, knots, values[:, axis]) for axis in (0, 1)], axis=1)
     path -= path.mean(axis=0)
-    return DriftEstimate(path, shifts, centres, noise)
+    return DriftEstimate(path, shifts, centres, np.ptp(trend, axis=0), noise, scatter)
 
 
 def drift_runs(path_px: np.ndarray, psf_fwhm_px: float) -> list[np.ndarray]:
@@ -203,8 +213,8 @@ def drift_runs(path_px: np.ndarray, psf_fwhm_px: float) -> list[np.ndarray]:
     each run's mean with the PSF at that run's own positions. A blur of the whole path
     would keep only the frequencies the path's histogram passes (a steady 300 nm drift
     nearly erases the 240 nm period); runs keep what each frame saw."""
-    sigma_px = psf_fwhm_px / 2.3548
-    spread = float(np.asarray(path_px).var(axis=0).max()) / (MAX_RUN_VARIANCE_SHARE * sigma_px**2)
+    variance = float(np.asarray(path_px).var(axis=0).max())
+    spread = share_of_psf_variance(variance, psf_fwhm_px) / MAX_RUN_VARIANCE_SHARE
     n_runs = int(np.clip(np.ceil(np.sqrt(spread)), 1, MAX_RUNS))
     return np.array_split(np.arange(len(path_px)), n_runs)
 
