@@ -16,10 +16,10 @@ frames"). So the frames stay as they are and the model moves instead:
 
 The drift is measured by cross-correlating means of blocks of frames with the mean of
 the other blocks (scikit-image's ``phase_cross_correlation``, sub-pixel), the path
-running straight between the blocks. A path that does not stand clear of its noise
-(the blocks' scatter around a cubic in time), or that widens the PSF by less than
-could matter, is not used: a kernel made of noise would ask the fit for detail the
-data do not hold.
+running straight between the blocks. A drift whose trend (a cubic in time) does not
+stand clear of the blocks' noise, that widens the PSF by less than could matter, or
+whose blocks are noisy enough to widen it as much themselves (a featureless field) is
+not used: a kernel made of noise would ask the fit for detail the data do not hold.
 """
 
 from __future__ import annotations
