@@ -11,7 +11,10 @@ largest extent of the path the default run modelled (``-``: none), against the t
 extent.
 
     python benchmarks/bench_drift.py [--extents 0 100 200 300] [--paths linear jump]
-        [--regime bright] [--seed 3] [--psf airy gaussian]
+        [--regime bright] [--seed 3] [--psf airy gaussian] [--mode fluogan]
+
+``--mode fluogan`` runs the "off" and "default" columns with the critic (the default
+run's mode) instead of L2-only.
 """
 
 from __future__ import annotations
@@ -53,13 +56,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extents", type=float, nargs="+", default=[0.0, 100.0, 200.0, 300.0])
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--mode", default="fluogan-l2", choices=("fluogan-l2", "fluogan"),
+                        help="FluoGAN L2-only (default, fast) or full, with the critic")
     add_condition_arguments(parser, frames=500)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     photophysics, background = REGIMES[args.regime]
     ph = phantom()
-    print(f"# {args.regime}, T = {args.frames}, seed {args.seed}; cell = resolved nm / worst "
-          "counting control / PSNR dB (! control split); measured = extent modelled (nm)")
+    print(f"# {args.mode}, {args.regime}, T = {args.frames}, seed {args.seed}; "
+          "cell = resolved nm / worst counting control / PSNR dB (! control split); "
+          "measured = extent modelled (nm)")
     print(f"{'PSF':<9}{'path':>9}{'extent':>8}{'RL(mean)':>20}{'FluoGAN off':>20}"
           f"{'FluoGAN default':>20}{'measured':>10}{'shape':>10}")
     for psf in args.psf:
@@ -69,9 +75,9 @@ def main() -> None:
                 sim = simulate_phantom(ph, psf_from_model(psf, PSF_FWHM_NM), args.frames,
                                        photophysics, background, args.seed, drift_nm=drift)
                 cells = [line_pair_cell("rl", sim.frames, sim.truth, ph, args.seed)[0]]
-                cells.append(line_pair_cell("fluogan-l2", sim.frames, sim.truth, ph, args.seed,
+                cells.append(line_pair_cell(args.mode, sim.frames, sim.truth, ph, args.seed,
                                             {"drift_correction": False})[0])
-                cell, snap = line_pair_cell("fluogan-l2", sim.frames, sim.truth, ph, args.seed)
+                cell, snap = line_pair_cell(args.mode, sim.frames, sim.truth, ph, args.seed)
                 cells.append(cell)
                 assert snap is not None
                 measured = f"{snap.info['drift_nm']:.0f}" if snap.info["drift_nm"] else "-"

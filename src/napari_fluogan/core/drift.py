@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import fourier_shift
+from scipy.ndimage import fourier_shift, shift
 from scipy.signal.windows import tukey
 from skimage.registration import phase_cross_correlation
 
@@ -217,6 +217,21 @@ def drift_runs(path_px: np.ndarray, psf_fwhm_px: float) -> list[np.ndarray]:
     spread = share_of_psf_variance(variance, psf_fwhm_px) / MAX_RUN_VARIANCE_SHARE
     n_runs = int(np.clip(np.ceil(np.sqrt(spread)), 1, MAX_RUNS))
     return np.array_split(np.arange(len(path_px)), n_runs)
+
+
+def registered_mean(
+    run_means: np.ndarray, positions_px: np.ndarray, weights: list[int] | np.ndarray
+) -> np.ndarray:
+    """The runs' means (K, m1, m2) moved back from their mean positions on the path
+    (K, 2; camera pixels, ``(dy, dx)``) and averaged with ``weights`` (frames per run):
+    the mean image of a stack that did not drift, interpolated (cubic splines; the
+    border repeated). For judging a model's shape only: interpolation correlates the
+    noise, which the fit itself must not see."""
+    moved = [
+        shift(np.asarray(mean, dtype=np.float64), -np.asarray(position), order=3, mode="nearest")
+        for mean, position in zip(run_means, positions_px, strict=True)
+    ]
+    return np.average(np.stack(moved), axis=0, weights=np.asarray(weights, dtype=np.float64))
 
 
 def drift_kernel(path_px: np.ndarray, upsample: int) -> np.ndarray:

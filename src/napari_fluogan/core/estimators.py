@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import torch
 
-from .physics import PsiOperator, simulate_photons
+from .physics import FramewisePsi, PsiOperator, simulate_photons
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def sample_differentiable(
-    psi: PsiOperator,
+    psi: PsiOperator | FramewisePsi,
     x: torch.Tensor,
     b: torch.Tensor,
     read_noise_photons: float,

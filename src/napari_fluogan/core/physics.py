@@ -286,6 +286,36 @@ class BlockedPsi:
         return total / len(self.operators)
 
 
+class FramewisePsi:
+    """``Psi`` for a batch of simulated frames that each stand beside a real frame of
+    its own run (drift): frame ``i`` is imaged by ``operators[run[i]]``, so simulated
+    frames move with the sample as the real ones did, instead of all showing it blurred
+    by the whole path (whose fluctuations are smoother than any real frame's)."""
+
+    def __init__(self, operators: list[PsiOperator], run: torch.Tensor) -> None:
+        self.operators = operators
+        self.run = run
+        self._groups = [
+            (int(k), torch.nonzero(run == k).squeeze(1)) for k in torch.unique(run).tolist()
+        ]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Camera images (B, m1, m2) of fine images (B, n1, n2), or of one fine image
+        (n1, n2) seen by every frame of the batch."""
+        if z.dim() == 2:
+            z = z.expand(self.run.numel(), *z.shape)
+        out: torch.Tensor | None = None
+        for k, rows in self._groups:
+            image = self.operators[k](z.index_select(0, rows))
+            if out is None:
+                out = image.new_zeros((z.shape[0], *image.shape[-2:]))
+            out = out.index_copy(0, rows, image)  # differentiable in ``image``
+        assert out is not None
+        return out
+
+    __call__ = forward
+
+
 def _phase_kernels_squared(kernel: np.ndarray, upsample: int) -> np.ndarray:
     """Squared camera-grid kernels of a fine-grid PSF ``kernel`` (odd, centred) per
     sub-pixel phase: shape (L*L, 2D+1, 2D+1), indexed by the camera offset."""
@@ -366,7 +396,7 @@ def straight_through(
 
 
 def simulate_photons(
-    psi: PsiOperator,
+    psi: PsiOperator | FramewisePsi,
     x: torch.Tensor,
     b: torch.Tensor,
     read_noise_photons: float,
