@@ -1027,8 +1027,7 @@ def _run(
         x_prev, x = x, x_new
 
         # Projected gradient step on b (smooth background, 0 <= b <= its bound).
-        run_residual = problem.residual(x, b)
-        residual = problem.mean_residual(run_residual)
+        residual = problem.mean_residual(problem.residual(x, b))
         # the smoothness prior's gradient: D^T D b for 1/2 ||D b||^2 (Neumann border)
         smooth_b = divergence_adjoint(*forward_differences(b))
         grad_b = gamma * residual + p["lambda2"] * smooth_b
@@ -1037,8 +1036,6 @@ def _run(
         b = problem.project_background(b - tau_b * grad_b)
 
         losses["data"] = 0.5 * gamma * (residual**2).mean()
-        if run_residual is not residual:
-            losses["data_runs"] = 0.5 * gamma * (run_residual**2).mean()
         # reported for the ROI the user sees (x also extends over the margin)
         losses["l1"] = p["lambda1"] * psi.crop_region(x).sum() / problem.n_coarse
         if live.get("stop"):
