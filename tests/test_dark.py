@@ -108,6 +108,17 @@ def test_cli_takes_a_dark_stack(tmp_path, capsys):
     dark = DarkCalibration.from_frames(dark_frames(pattern))
     assert saved["offset"] == pytest.approx(dark.offset_adu)
     assert saved["sigma"] == pytest.approx(dark.read_noise_adu)
+    # the dark stack is data, not a setting: run.json records it, and a run started
+    # from that config.json without it says how to reconstruct as before
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["dark"] == str((tmp_path / "dark.tif").resolve())
+    assert record["stack"] == str((tmp_path / "stack.tif").resolve())
+    capsys.readouterr()
+    assert main(["reconstruct", str(tmp_path / "stack.tif"), "--config",
+                 str(tmp_path / "out" / "config.json"), "--out", str(tmp_path / "again"),
+                 *common]) == 0
+    assert f"--dark {(tmp_path / 'dark.tif').resolve()}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "again" / "run.json").read_text())["dark"] is None
     tifffile.imwrite(tmp_path / "small.tif", dark_frames(pattern[:, :-1]))
     with pytest.raises(SystemExit) as info:
         main(["reconstruct", str(tmp_path / "stack.tif"), "--dark", str(tmp_path / "small.tif"),

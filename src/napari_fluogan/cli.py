@@ -306,8 +306,47 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool, dark=None):
     return last
 
 
+#: the inputs of a ``reconstruct`` run that its config.json does not hold
+RUN_RECORD = "run.json"
+
+
+def _save_run(args: argparse.Namespace, snap: Any) -> Path:
+    """Write the result and, beside its config.json, :data:`RUN_RECORD`: the stack and
+    dark stack read (a dark stack changes the result, but is data, not a setting),
+    the channel and planes, and what the run assumed."""
+    import json
+
+    from . import __version__
+    from .io import write_result
+
+    out = write_result(args.out, snap.x, snap.b, snap.config)
+    record = {
+        "stack": str(Path(args.stack).resolve()),
+        "dark": None if args.dark is None else str(Path(args.dark).resolve()),
+        "channel": args.channel,
+        "plane": list(args.plane),
+        "model": snap.describe_model(sep="; "),
+        "iterations": snap.iteration,
+        "napari_fluogan": __version__,
+    }
+    (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    return out
+
+
+def _earlier_dark(config_path: Path) -> str | None:
+    """The dark stack the run whose config.json is ``config_path`` subtracted, if its
+    :data:`RUN_RECORD` says so."""
+    import json
+
+    record = Path(config_path).with_name(RUN_RECORD)
+    try:
+        return json.loads(record.read_text()).get("dark")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _reconstruct(args: argparse.Namespace) -> int:
-    from .io import read_stack, write_result
+    from .io import read_stack
 
     stack = read_stack(args.stack, args.channel, tuple(args.plane))
     config = config_from_args(args, stack.pixel_size_nm)
@@ -316,18 +355,23 @@ def _reconstruct(args: argparse.Namespace) -> int:
         from .core.dark import DarkCalibration
 
         dark = DarkCalibration.from_frames(read_stack(args.dark).frames)
+    elif args.config is not None and (earlier := _earlier_dark(args.config)) is not None:
+        print(
+            f"warning: the run of {args.config} subtracted the dark stack {earlier}; this "
+            f"run subtracts none. Give --dark {earlier} to reconstruct as it did.",
+            file=sys.stderr,
+        )
     try:
         last = _run_with_progress(stack, config, args.quiet, dark)
     except ReconstructionDiverged as exc:
         if exc.last_snapshot is not None:
-            write_result(
-                args.out, exc.last_snapshot.x, exc.last_snapshot.b, exc.last_snapshot.config
-            )
+            _save_run(args, exc.last_snapshot)
         raise
-    out = write_result(args.out, last.x, last.b, last.config)
+    out = _save_run(args, last)
     if not args.quiet:
         print(
-            f"wrote {out / 'x.tif'}, {out / 'b.tif'} and {out / 'config.json'} "
+            f"wrote {out / 'x.tif'}, {out / 'b.tif'}, {out / 'config.json'} and "
+            f"{out / RUN_RECORD} "
             f"({last.iteration} iterations, {last.elapsed:.1f} s; "
             f"{last.describe_model(sep='; ')})",
             file=sys.stderr,
