@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import tifffile
 import torch
 
 from napari_fluogan import reconstruct
-from napari_fluogan.cli import main
 from napari_fluogan.core.drift import (
     MIN_BLOCKS,
     MIN_FRAMES_PER_BLOCK,
@@ -22,7 +19,7 @@ from napari_fluogan.core.metrics import evaluate_pairs
 from napari_fluogan.core.physics import BlockedPsi, PsiOperator
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF, psf_from_model
 
-from .conftest import BENCH_L2, CLI_L2_ARGS, blinking_line_pairs
+from .conftest import BENCH_L2, blinking_line_pairs, check_cli_switch
 
 
 def linear_path_nm(extent_nm: float, n_frames: int) -> np.ndarray:
@@ -169,14 +166,8 @@ def test_cli_models_the_drift_unless_told(tmp_path, capsys):
                                  drift_nm=linear_path_nm(300.0, 160))
     path = tmp_path / "drifting.tif"
     tifffile.imwrite(path, sim.frames)
-    common = CLI_L2_ARGS
-    assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
-    assert "nm modelled" in capsys.readouterr().err
-    out = tmp_path / "b"
-    assert main(["reconstruct", str(path), "--out", str(out), "--no-drift-correction",
-                 *common]) == 0
-    assert "nm modelled" not in capsys.readouterr().err
-    assert json.loads((out / "config.json").read_text())["drift_correction"] is False
+    check_cli_switch(path, tmp_path, capsys, "--no-drift-correction", "nm modelled",
+                     "nm modelled", "drift_correction")
 
 
 def test_the_critics_simulated_frames_move_with_the_sample():
@@ -189,7 +180,7 @@ def test_the_critics_simulated_frames_move_with_the_sample():
     _, sim = blinking_line_pairs((240.0,), n_frames=200, seed=2, drift_nm=path_nm)
     photons, config = prepare_photons(sim.frames, BENCH_L2.replace(use_critic=True))
     problem = _Problem(photons, config, torch.device("cpu"))
-    assert problem.runs_psi is not None and problem.frame_run is not None
+    assert problem.runs is not None
     adversary = _Adversary(problem, config, torch.Generator().manual_seed(0))
     background = torch.zeros_like(problem.mean_image)
     x = problem.psi.adjoint(problem.mean_image - float(problem.mean_image.min()))
@@ -199,7 +190,7 @@ def test_the_critics_simulated_frames_move_with_the_sample():
     brightness = adversary._brightness(index, background)  # the dyes bleach a little
     for j, i in enumerate(index.tolist()):
         rate = x if brightness is None else x * brightness[j]
-        seen = problem.runs_psi.operators[int(problem.frame_run[i])](rate)
+        seen = problem.runs.psi.operators[int(problem.runs.frame_run[i])](rate)
         assert torch.allclose(expectation[j], seen, rtol=1e-5)
 
     def centroid_x(image: torch.Tensor) -> float:
@@ -208,7 +199,7 @@ def test_the_critics_simulated_frames_move_with_the_sample():
 
     moved_px = centroid_x(expectation[1]) - centroid_x(expectation[0])
     # the first and last runs' centres lie (1 - 1 / n_runs) of the 3 px path apart
-    n_runs = len(problem.runs_psi.operators)
+    n_runs = len(problem.runs.indices)
     assert moved_px == pytest.approx(3.0 * (1 - 1 / n_runs), rel=0.2)
     # the simulated frames themselves follow (20 draws of each end)
     many = torch.tensor([first] * 20 + [last] * 20)

@@ -235,6 +235,51 @@ def _kept(*left_out: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | 
     return (~torch.stack(masks).any(dim=0)).to(dtype)
 
 
+@dataclass(frozen=True)
+class _DriftRuns:
+    """The runs of frames a drifting stack is fitted in (drift.drift_runs): which
+    frames, their means (photons, (n_runs, m1, m2)), each run's target (the mean image
+    plus the run's departure from it, so the repairs of clipped and defective pixels
+    are kept), each frame's run, and the runs' operators with their brightness."""
+
+    indices: list[np.ndarray]
+    means: torch.Tensor
+    targets: torch.Tensor
+    frame_run: torch.Tensor
+    psi: BlockedPsi
+    brightness: torch.Tensor
+
+    @classmethod
+    def measure(
+        cls,
+        problem: _Problem,
+        indices: list[np.ndarray],
+        operator: Callable[[np.ndarray | None], PsiOperator],
+    ) -> _DriftRuns:
+        assert problem.drift is not None
+        device = problem.device
+        overall = problem.frames.mean(dim=0)
+        means = torch.stack(
+            [problem.frames[torch.as_tensor(idx, device=device)].mean(dim=0) for idx in indices]
+        )
+        # each run's light above the field's dimmest part against the stack's: dyes
+        # that bleach are brighter in the early runs, at the early positions
+        signal = float((overall - problem.dark).mean())
+        brightness = [
+            float((mean - problem.dark).mean()) / signal if signal > 0 else 1.0 for mean in means
+        ]
+        return cls(
+            indices=indices,
+            means=means,
+            targets=problem.target + (means - overall) / problem.unit,
+            frame_run=torch.cat(
+                [torch.full((len(idx),), k, device=device) for k, idx in enumerate(indices)]
+            ),
+            psi=BlockedPsi([operator(problem.drift.path_px[idx]) for idx in indices], brightness),
+            brightness=torch.as_tensor(brightness, device=device, dtype=problem.frames.dtype),
+        )
+
+
 class _Problem:
     """Tensors and operators of one run (normalised units), shared by the loop steps."""
 
@@ -328,40 +373,12 @@ class _Problem:
         self.target = self.mean_image / self.unit  # normalised mean image
         # under drift the data term fits runs of frames apart, each with the PSF at its
         # own positions (drift.drift_runs), and so keeps the detail that the path's blur
-        # would erase; each run's target is the mean image plus the run's departure
-        # from it (repairs of clipped and defective pixels kept)
-        self.runs_psi: BlockedPsi | None = None
-        self.run_targets: torch.Tensor | None = None
-        # under drift, each frame's run, and each run's mean (photons): the critic's
-        # simulated frames are imaged at the run of the real frame they stand beside
-        self.frame_run: torch.Tensor | None = None
-        self.run_means: torch.Tensor | None = None
-        self.runs: list[np.ndarray] = []
+        # would erase; None for a still stack, or a drift one run covers
+        self.runs: _DriftRuns | None = None
         if self.drift is not None:
             runs = drift_runs(self.drift.path_px, config.psf_fwhm_px)
             if len(runs) > 1:
-                self.runs = runs
-                overall = self.frames.mean(dim=0)
-                run_means = [
-                    self.frames[torch.as_tensor(idx, device=device)].mean(dim=0) for idx in runs
-                ]
-                self.run_means = torch.stack(run_means)
-                self.frame_run = torch.cat(
-                    [torch.full((len(idx),), k, device=device) for k, idx in enumerate(runs)]
-                )
-                self.run_targets = torch.stack(
-                    [self.target + (mean - overall) / self.unit for mean in run_means]
-                )
-                # each run's light above the field's dimmest part against the stack's:
-                # dyes that bleach are brighter in the early runs, at the early positions
-                signal = float((overall - self.dark).mean())
-                brightness = [
-                    float((mean - self.dark).mean()) / signal if signal > 0 else 1.0
-                    for mean in run_means
-                ]
-                self.runs_psi = BlockedPsi(
-                    [operator(self.drift.path_px[idx]) for idx in runs], brightness
-                )
+                self.runs = _DriftRuns.measure(self, runs, operator)
         # neighbouring pixels' noise correlation: about 0 for raw frames (noise_correlation.py)
         self.noise_correlation = neighbour_noise_correlation(self.frames)
         # (too_clipped is a part of saturated: None where saturated is)
@@ -450,63 +467,56 @@ class _Problem:
         leaves each with a misfit much larger than the shapes' difference (0.89, and
         0.96 where the mean image gave 0.72 after a jump). Saturated pixels, whose light
         only the mean image restores, keep the mean image."""
-        if not self.runs or self.saturated is not None:
+        runs = self.runs
+        if runs is None or self.saturated is not None:
             return
-        assert self.drift is not None and self.run_means is not None
-        means = repaired(self.run_means, self.defective).cpu().numpy()
-        positions = np.stack([self.drift.path_px[idx].mean(axis=0) for idx in self.runs])
-        registered = registered_mean(means, positions, [len(idx) for idx in self.runs])
+        assert self.drift is not None
+        means = repaired(runs.means, self.defective).cpu().numpy()
+        positions = np.stack([self.drift.path_px[idx].mean(axis=0) for idx in runs.indices])
+        registered = registered_mean(means, positions, [len(idx) for idx in runs.indices])
         self.target = torch.as_tensor(registered, device=self.device).to(self.frames.dtype)
         self.target = self.target / self.unit
         self.psi = self._operator(None)
-        self.runs_psi = self.run_targets = self.frame_run = self.run_means = None
-        self.runs = []
+        self.runs = None
 
     def psi_for_frames(self, index: torch.Tensor) -> PsiOperator | FramewisePsi:
         """What images the sample as real frames ``index`` saw it: ``Psi``, or under
         drift each frame's run's operator."""
-        if self.runs_psi is None:
+        if self.runs is None:
             return self.psi
-        assert self.frame_run is not None
-        return FramewisePsi(self.runs_psi.operators, self.frame_run[index])
+        return FramewisePsi(self.runs.psi.operators, self.runs.frame_run[index])
 
     def signal_seen_by(self, index: torch.Tensor, b_ph: torch.Tensor) -> torch.Tensor:
         """The dyes' light (photons, above ``b_ph``) where real frames ``index`` saw
         them, at the stack's mean brightness: the mean image (m1, m2), or under drift
         each frame's run's mean over its brightness (B, m1, m2)."""
-        if self.runs_psi is None:
+        if self.runs is None:
             return (self.mean_image - b_ph).clamp_min(0.0)
-        assert self.frame_run is not None and self.run_means is not None
-        run = self.frame_run[index]
-        brightness = torch.as_tensor(
-            self.runs_psi.brightness, device=self.device, dtype=self.frames.dtype
-        )[run]
-        return (self.run_means[run] - b_ph).clamp_min(0.0) / brightness.clamp_min(1e-3)[
-            :, None, None
-        ]
+        run = self.runs.frame_run[index]
+        brightness = self.runs.brightness[run].clamp_min(1e-3)[:, None, None]
+        return (self.runs.means[run] - b_ph).clamp_min(0.0) / brightness
 
     def residual(self, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """The data term's residual (m1, m2); under drift, per run (n_runs, m1, m2)."""
-        if self.runs_psi is None:
+        if self.runs is None:
             residual = self.psi(x) + b - self.target
         else:
-            assert self.run_targets is not None
-            residual = self.runs_psi(x) + b - self.run_targets
+            residual = self.runs.psi(x) + b - self.runs.targets
         return residual if self.weight is None else residual * self.weight
 
     @property
     def data_norm_sq(self) -> float:
         """Upper bound of the data term's operator norm squared (its Lipschitz constant)."""
-        return (self.psi if self.runs_psi is None else self.runs_psi).norm_sq
+        return (self.psi if self.runs is None else self.runs.psi).norm_sq
 
     def residual_adjoint(self, residual: torch.Tensor) -> torch.Tensor:
         """The data term's gradient on x from :meth:`residual`."""
-        return (self.psi if self.runs_psi is None else self.runs_psi).adjoint(residual)
+        return (self.psi if self.runs is None else self.runs.psi).adjoint(residual)
 
     def mean_residual(self, residual: torch.Tensor) -> torch.Tensor:
         """The residual of the mean image (the runs' mean): the gradient on ``b``, and
         the reported misfit, comparable with and without drift."""
-        return residual if self.runs_psi is None else residual.mean(dim=0)
+        return residual if self.runs is None else residual.mean(dim=0)
 
     def project_background(self, b: torch.Tensor) -> torch.Tensor:
         """``b`` onto its feasible set: ``b >= 0`` and, with the fluctuation bound,
