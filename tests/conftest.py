@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,25 @@ BENCH_L2 = FluoGANConfig(alpha=BENCH_CAMERA.gain_adu_per_e, offset=BENCH_CAMERA.
 CLI_L2_ARGS = ["--iterations", "2", "--no-critic", "--psf-model", "gaussian",
                "--psf-fwhm-nm", "318", "--pixel-size-nm", "100", "--alpha", "2",
                "--offset", "100", "--sigma", "2"]
+
+
+def check_cli_switch(
+    stack_path: Path, out_dir: Path, capsys, off_flag: str, on_says: str, off_lacks: str,
+    config_key: str,
+) -> None:
+    """A CLI switch that is on by default, on ``stack_path``: the run says ``on_says``
+    in its status line; with ``off_flag`` it does not say ``off_lacks``, and its
+    config.json records ``config_key`` as false."""
+    from napari_fluogan.cli import main
+
+    assert main(["reconstruct", str(stack_path), "--out", str(out_dir / "a"),
+                 *CLI_L2_ARGS]) == 0
+    assert on_says in capsys.readouterr().err
+    out = out_dir / "b"
+    assert main(["reconstruct", str(stack_path), "--out", str(out), off_flag,
+                 *CLI_L2_ARGS]) == 0
+    assert off_lacks not in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())[config_key] is False
 
 
 def dye_carpet_photons(

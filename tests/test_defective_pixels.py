@@ -3,7 +3,6 @@ left out of the fit, and reported (core/defective_pixels.py)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,7 +11,6 @@ import tifffile
 import torch
 
 from napari_fluogan import FluoGANConfig, reconstruct
-from napari_fluogan.cli import main
 from napari_fluogan.core.defective_pixels import (
     DEAD_SHARE,
     FWHM_SHARE,
@@ -27,7 +25,7 @@ from napari_fluogan.core.psf import FWHM_PER_SIGMA, AiryPSF
 from napari_fluogan.core.saturation import saturated_pixels
 from napari_fluogan.core.trend import TemporalTrend
 
-from .conftest import CLI_L2_ARGS
+from .conftest import check_cli_switch
 
 #: the benchmark's PSF in camera pixels (318 nm at 100 nm)
 FWHM_PX = 3.18
@@ -216,14 +214,8 @@ def test_many_defects_point_to_a_psf_given_too_wide():
 def test_cli_leaves_defective_pixels_out_unless_told(tmp_path, capsys):
     path = tmp_path / "hot.tif"
     tifffile.imwrite(path, blinking_blobs(defects=True))
-    common = CLI_L2_ARGS
-    assert main(["reconstruct", str(path), "--out", str(tmp_path / "a"), *common]) == 0
-    assert "3 hot/noisy px left out" in capsys.readouterr().err
-    out = tmp_path / "b"
-    assert main(["reconstruct", str(path), "--out", str(out), "--keep-defective-pixels",
-                 *common]) == 0
-    assert "hot/noisy" not in capsys.readouterr().err
-    assert json.loads((out / "config.json").read_text())["leave_out_defective_pixels"] is False
+    check_cli_switch(path, tmp_path, capsys, "--keep-defective-pixels",
+                     "3 hot/noisy px left out", "hot/noisy", "leave_out_defective_pixels")
 
 
 def test_a_few_photons_beside_pixels_that_never_light_are_not_a_defect():
