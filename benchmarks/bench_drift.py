@@ -65,9 +65,9 @@ def main() -> None:
     ph = phantom()
     print(f"# {args.mode}, {args.regime}, T = {args.frames}, seed {args.seed}; "
           "cell = resolved nm / worst counting control / PSNR dB (! control split); "
-          "measured = extent modelled (nm)")
+          "measured = extent modelled (nm); s = the default run's seconds")
     print(f"{'PSF':<9}{'path':>9}{'extent':>8}{'RL(mean)':>20}{'FluoGAN off':>20}"
-          f"{'FluoGAN default':>20}{'measured':>10}{'shape':>10}")
+          f"{'FluoGAN default':>20}{'measured':>10}{'shape':>10}{'s':>6}")
     for psf in args.psf:
         for extent in args.extents:
             for kind in args.paths if extent > 0 else args.paths[:1]:
@@ -83,7 +83,8 @@ def main() -> None:
                 measured = f"{snap.info['drift_nm']:.0f}" if snap.info["drift_nm"] else "-"
                 label = kind if extent > 0 else "-"
                 print(f"{psf:<9}{label:>9}{extent:>8.0f}" + "".join(f"{c:>20}" for c in cells)
-                      + f"{measured:>10}{snap.config.psf_model:>10}", flush=True)
+                      + f"{measured:>10}{snap.config.psf_model:>10}{snap.elapsed:>6.0f}",
+                      flush=True)
 
 
 if __name__ == "__main__":
