@@ -113,6 +113,10 @@ def test_cli_takes_a_dark_stack(tmp_path, capsys):
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["dark"] == str((tmp_path / "dark.tif").resolve())
     assert record["stack"] == str((tmp_path / "stack.tif").resolve())
+    # and the result's images carry the same record
+    from napari_fluogan.io import read_tiff_images
+
+    assert read_tiff_images(tmp_path / "out" / "x.tif")[0].run == record
     capsys.readouterr()
     assert main(["reconstruct", str(tmp_path / "stack.tif"), "--config",
                  str(tmp_path / "out" / "config.json"), "--out", str(tmp_path / "again"),

@@ -137,10 +137,13 @@ def test_corrupt_tiff_gives_clear_error(tmp_path):
 def test_writer_round_trip_with_config(tmp_path):
     config = FluoGANConfig(pixel_size_nm=100.0, upsample=4, roi=(1, 2, 8, 8), lambda1=0.05)
     x = np.random.default_rng(0).random((32, 32)).astype(np.float64)
+    run = {"stack": "/data/stack = 1.tif", "dark": "/data/dark.tif", "channel": None,
+           "plane": [2], "model": "PSF airy; drift of 120 nm modelled", "iterations": 900}
     attributes = {
         "scale": (0.025, 0.025),
         "units": ("micrometer", "micrometer"),
-        "metadata": {"pixel_size_nm": 25.0, "fluogan_config": config.to_dict()},
+        "metadata": {"pixel_size_nm": 25.0, "fluogan_config": config.to_dict(),
+                     "fluogan_run": run},
     }
     [written] = write_tiff(str(tmp_path / "x"), x, attributes)
     assert written.endswith("x.tif")
@@ -151,6 +154,7 @@ def test_writer_round_trip_with_config(tmp_path):
     assert kwargs["metadata"]["pixel_size_nm"] == pytest.approx(25.0)
     saved = FluoGANConfig.from_dict(kwargs["metadata"]["fluogan_config"])
     assert saved == config  # the saved config reproduces the run
+    assert kwargs["metadata"]["fluogan_run"] == run  # and what it read comes back
 
 
 def test_writer_takes_pixel_size_from_scale(tmp_path):
@@ -160,6 +164,7 @@ def test_writer_takes_pixel_size_from_scale(tmp_path):
     [(_, kwargs, _)] = read_tiffs(written)
     assert kwargs["metadata"]["pixel_size_nm"] == pytest.approx(100.0)
     assert "fluogan_config" not in kwargs["metadata"]
+    assert "fluogan_run" not in kwargs["metadata"]
 
 
 def test_sample_data_is_small_and_fast():

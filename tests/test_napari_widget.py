@@ -572,8 +572,11 @@ def test_hot_and_dead_pixels_are_left_out_unless_unticked(make_napari_viewer, qt
     assert len(flagged.data) == 0  # the same layer, emptied
 
 
-def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, qtbot, notes):
+def test_a_dark_stack_layer_gives_the_offset_and_read_noise(
+    make_napari_viewer, qtbot, notes, tmp_path
+):
     from napari_fluogan.core.dark import DarkCalibration
+    from napari_fluogan.napari.writer import write_tiff
 
     from .conftest import blinking_line_pairs
     from .test_dark import camera_pattern, dark_frames
@@ -581,8 +584,11 @@ def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, 
     _, sim = blinking_line_pairs((240.0,), "dim", n_frames=60)
     pattern = camera_pattern(sim.frames.shape[1:], 4.0)
     viewer = make_napari_viewer()
-    viewer.add_image(np.round(sim.frames + pattern).astype(np.uint16), name="stack")
-    viewer.add_image(dark_frames(pattern), name="dark")
+    # as the plugin's reader opens them: the file's path in the metadata
+    viewer.add_image(np.round(sim.frames + pattern).astype(np.uint16), name="stack",
+                     metadata={"source_path": str(tmp_path / "stack.tif")})
+    viewer.add_image(dark_frames(pattern), name="dark",
+                     metadata={"source_path": str(tmp_path / "dark.tif")})
     widget = FluoGANWidget(viewer)
     assert widget.dark_box.value is None  # never chosen by itself
     assert [c.name for c in widget.dark_box.choices if c is not None] == ["stack", "dark"]
@@ -603,6 +609,19 @@ def test_a_dark_stack_layer_gives_the_offset_and_read_noise(make_napari_viewer, 
     assert "offset map from 50 dark frames" in widget.status.value
     assert widget.form.camera_value["offset"].value == pytest.approx(dark.offset_adu, abs=1e-3)
     assert widget.form.camera_value["sigma"].value == pytest.approx(dark.read_noise_adu, abs=1e-3)
-    assert viewer.layers["stack FluoGAN x"].data.shape == (31 * 4, 14 * 4)
+    x_layer = viewer.layers["stack FluoGAN x"]
+    assert x_layer.data.shape == (31 * 4, 14 * 4)
+    # the dark stack is data, not a setting: the result records which file it was,
+    # and saving the result keeps that record in the TIFF
+    record = x_layer.metadata["fluogan_run"]
+    assert record["dark"] == str((tmp_path / "dark.tif").resolve())
+    assert record["stack"] == str((tmp_path / "stack.tif").resolve())
+    assert record["iterations"] == 4 and record["plane"] == []
+    assert viewer.layers["stack FluoGAN b"].metadata["fluogan_run"] == record
+    [saved] = write_tiff(str(tmp_path / "x.tif"), x_layer.data,
+                         {"metadata": x_layer.metadata, "scale": x_layer.scale})
+    from napari_fluogan.io import read_tiff_images
+
+    assert read_tiff_images(saved)[0].run == record
     # and Estimate fills in the dark stack's read noise, not the stack's
     assert widget.estimate_camera("sigma") == pytest.approx(dark.read_noise_adu, abs=1e-3)

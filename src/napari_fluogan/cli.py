@@ -306,47 +306,18 @@ def _run_with_progress(stack, config: FluoGANConfig, quiet: bool, dark=None):
     return last
 
 
-#: the inputs of a ``reconstruct`` run that its config.json does not hold
-RUN_RECORD = "run.json"
-
-
 def _save_run(args: argparse.Namespace, snap: Any) -> Path:
-    """Write the result and, beside its config.json, :data:`RUN_RECORD`: the stack and
-    dark stack read (a dark stack changes the result, but is data, not a setting),
-    the channel and planes, and what the run assumed."""
-    import json
+    """Write the result with its run record (:func:`~napari_fluogan.io.run_record`:
+    the stack and dark stack read, the channel and planes, what the run assumed)."""
+    from .io import run_record, write_result
 
-    from . import __version__
-    from .io import write_result
-
-    out = write_result(args.out, snap.x, snap.b, snap.config)
-    record = {
-        "stack": str(Path(args.stack).resolve()),
-        "dark": None if args.dark is None else str(Path(args.dark).resolve()),
-        "channel": args.channel,
-        "plane": list(args.plane),
-        "model": snap.describe_model(sep="; "),
-        "iterations": snap.iteration,
-        "napari_fluogan": __version__,
-    }
-    (out / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    return out
-
-
-def _earlier_dark(config_path: Path) -> str | None:
-    """The dark stack the run whose config.json is ``config_path`` subtracted, if its
-    :data:`RUN_RECORD` says so."""
-    import json
-
-    record = Path(config_path).with_name(RUN_RECORD)
-    try:
-        return json.loads(record.read_text()).get("dark")
-    except (OSError, ValueError, AttributeError):
-        return None
+    record = run_record(args.stack, args.dark, args.channel, args.plane,
+                        snap.describe_model(sep="; "), snap.iteration)
+    return write_result(args.out, snap.x, snap.b, snap.config, record)
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from .io import read_stack
+    from .io import RUN_RECORD, earlier_dark, read_stack
 
     stack = read_stack(args.stack, args.channel, tuple(args.plane))
     config = config_from_args(args, stack.pixel_size_nm)
@@ -355,7 +326,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         from .core.dark import DarkCalibration
 
         dark = DarkCalibration.from_frames(read_stack(args.dark).frames)
-    elif args.config is not None and (earlier := _earlier_dark(args.config)) is not None:
+    elif args.config is not None and (earlier := earlier_dark(args.config)) is not None:
         print(
             f"warning: the run of {args.config} subtracted the dark stack {earlier}; this "
             f"run subtracts none. Give --dark {earlier} to reconstruct as it did.",

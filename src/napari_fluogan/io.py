@@ -107,19 +107,53 @@ def read_stack(path: str | Path, channel: int = 0, plane: tuple[int, ...] = ()) 
     return Stack(data, pixel_size_nm=image.pixel_size_nm, name=image.name)
 
 
+#: the file beside a result's config.json that says what the run read
+RUN_RECORD = "run.json"
+#: the key of that record in the ImageJ description of the result's TIFFs
+RUN_KEY = "fluogan_run"
+
+
+def run_record(
+    stack: str | Path | None,
+    dark: str | Path | None,
+    channel: int | str | None,
+    plane: tuple[int, ...] | list[int],
+    model: str,
+    iterations: int,
+) -> dict[str, Any]:
+    """What a run read and assumed beyond its config: the stack and the dark stack
+    (a dark stack changes the result but is data, not a setting; None where it was
+    not a file), the channel and planes, the model line and the iterations done."""
+    from . import __version__
+
+    return {
+        "stack": None if stack is None else str(Path(stack).resolve()),
+        "dark": None if dark is None else str(Path(dark).resolve()),
+        "channel": channel,
+        "plane": [int(i) for i in plane],
+        "model": model,
+        "iterations": int(iterations),
+        "napari_fluogan": __version__,
+    }
+
+
 def write_image(
     path: str | Path,
     image: np.ndarray,
     pixel_size_nm: float | None,
     metadata: dict | None = None,
+    run: dict | None = None,
 ) -> None:
     """Write a 2-D float32 image as an ImageJ TIFF with its pixel size (in µm).
 
     ``metadata`` (e.g. the run's config) is stored as JSON in the ImageJ ``Info``
-    field; :func:`read_tiff_images` gives it back. ``pixel_size_nm = None`` writes no
-    resolution.
+    field, ``run`` (:func:`run_record`) as JSON under :data:`RUN_KEY` in the ImageJ
+    description; :func:`read_tiff_images` gives both back. ``pixel_size_nm = None``
+    writes no resolution.
     """
     info = {"Info": json.dumps(metadata)} if metadata else {}
+    if run:
+        info[RUN_KEY] = json.dumps(run)
     if pixel_size_nm is None:
         tifffile.imwrite(path, np.asarray(image, dtype=np.float32), imagej=True, metadata=info)
         return
@@ -133,14 +167,33 @@ def write_image(
     )
 
 
-def write_result(out_dir: str | Path, x: np.ndarray, b: np.ndarray, config: FluoGANConfig) -> Path:
-    """Write ``x.tif`` (fine grid), ``b.tif`` (camera grid) and ``config.json``."""
+def write_result(
+    out_dir: str | Path,
+    x: np.ndarray,
+    b: np.ndarray,
+    config: FluoGANConfig,
+    run: dict | None = None,
+) -> Path:
+    """Write ``x.tif`` (fine grid), ``b.tif`` (camera grid), ``config.json`` and, with
+    a ``run`` record (:func:`run_record`), :data:`RUN_RECORD` (also kept in both TIFFs)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_image(out / "x.tif", x, config.fine_pixel_size_nm, config.to_dict())
-    write_image(out / "b.tif", b, config.pixel_size_nm, config.to_dict())
+    write_image(out / "x.tif", x, config.fine_pixel_size_nm, config.to_dict(), run)
+    write_image(out / "b.tif", b, config.pixel_size_nm, config.to_dict(), run)
     config.to_json(out / "config.json")
+    if run is not None:
+        (out / RUN_RECORD).write_text(json.dumps(run, indent=2) + "\n")
     return out
+
+
+def earlier_dark(config_path: str | Path) -> str | None:
+    """The dark stack that the run whose ``config.json`` is ``config_path`` subtracted,
+    if the :data:`RUN_RECORD` beside it says so."""
+    record = Path(config_path).with_name(RUN_RECORD)
+    try:
+        return json.loads(record.read_text()).get("dark")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------- hyperstacks
@@ -169,6 +222,7 @@ class TiffImage:
     channel: str | None = None
     rgb: bool = False
     config: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,7 +233,8 @@ def read_tiff_images(path: str | Path) -> list[TiffImage]:
     series of pages); channels become separate images; Z and stage-position axes are
     kept as leading axes; OME files with several same-shaped images (positions) are
     stacked along a leading ``P`` axis. Pixel size, Z step, frame interval, channel
-    names and a FluoGAN config saved by :func:`write_image` are returned with them.
+    names and a FluoGAN config and run record saved by :func:`write_image` are returned
+    with them.
     """
     path = Path(path)
     if not path.exists():
@@ -194,6 +249,7 @@ def read_tiff_images(path: str | Path) -> list[TiffImage]:
             z_step_nm, frame_interval_s = _z_step_and_interval(tif)
             channel_names = _ome_channel_names(tif)
             config = _saved_config(tif)
+            run = _saved_json(tif, RUN_KEY)
     except (tifffile.TiffFileError, ValueError, OSError, KeyError, IndexError) as exc:
         raise FluoGANError(f"Cannot read {path.name} as a TIFF ({exc}).") from None
     if not groups:
@@ -219,6 +275,7 @@ def read_tiff_images(path: str | Path) -> list[TiffImage]:
                     channel=label,
                     rgb=rgb,
                     config=config,
+                    run=run,
                     notes=list(notes),
                 )
             )
@@ -340,18 +397,24 @@ def _z_step_and_interval(tif: tifffile.TiffFile) -> tuple[float | None, float | 
     return None, None
 
 
-def _saved_config(tif: tifffile.TiffFile) -> dict[str, Any] | None:
-    """A FluoGAN config stored as JSON in the ImageJ ``Info`` field, if any."""
+def _saved_json(tif: tifffile.TiffFile, key: str) -> dict[str, Any] | None:
+    """A JSON object stored under ``key`` in a TIFF's ImageJ metadata, if any."""
     if not (tif.is_imagej and tif.imagej_metadata):
         return None
-    info = tif.imagej_metadata.get("Info")
-    if not isinstance(info, str) or not info.lstrip().startswith("{"):
+    text = tif.imagej_metadata.get(key)
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
         return None
     try:
-        data = json.loads(info)
+        data = json.loads(text)
     except json.JSONDecodeError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def _saved_config(tif: tifffile.TiffFile) -> dict[str, Any] | None:
+    """A FluoGAN config stored as JSON in the ImageJ ``Info`` field, if any."""
+    data = _saved_json(tif, "Info")
+    if data is None:
         return None
     known = {f.name for f in fields(FluoGANConfig)}
     return data if set(data) <= known and "upsample" in data else None

@@ -96,3 +96,12 @@ def leading_axes_text(index: tuple[int, ...], axis_labels: Sequence[str] = ()) -
     if len(labels) < len(index):
         labels = [f"axis {k}" for k in range(len(index))]
     return ", ".join(f"{label}={i}" for label, i in zip(labels, index, strict=True))
+
+
+def source_file(source_path: str | None, metadata: Mapping[str, Any] | None) -> str | None:
+    """The file a layer was read from: napari's ``layer.source.path``, else the path
+    this plugin's reader put in its metadata; None for a layer made in memory."""
+    if source_path:
+        return str(source_path)
+    value = metadata.get("source_path") if metadata else None
+    return str(value) if value else None

@@ -1,7 +1,8 @@
 """Keys FluoGAN writes into its result layers' metadata.
 
 The widget writes them; Compare methods (the PSF shape of FluoGAN's last run on a
-stack) and the writer (the run's config into the TIFF) read them back. They are part
+stack) and the writer (the run's config and run record into the TIFF) read them back;
+the reader puts a saved result's config and run record back under the same keys. They are part
 of what a saved session or a script sees, so their values do not change.
 """
 
@@ -12,3 +13,4 @@ ROI = "fluogan_roi"  # (y, x, height, width) in camera pixels
 ITERATION = "fluogan_iteration"
 LOSSES = "fluogan_losses"
 ELAPSED_S = "fluogan_elapsed_s"
+RUN = "fluogan_run"  # what the run read: stack and dark stack files, planes (io.run_record)

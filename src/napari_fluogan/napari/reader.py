@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import TIFF_SUFFIXES, TiffImage, read_tiff_images
+from . import metadata_keys as keys
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | Sequence[str]
@@ -81,7 +82,9 @@ def image_to_layer_data(
         "axes_notes": list(image.notes),
     }
     if image.config is not None:
-        metadata["fluogan_config"] = image.config
+        metadata[keys.CONFIG] = image.config
+    if image.run is not None:
+        metadata[keys.RUN] = image.run
     kwargs: dict[str, Any] = {
         "name": image.name,
         "scale": tuple(scale),

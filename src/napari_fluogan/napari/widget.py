@@ -29,6 +29,7 @@ from ..core.errors import FluoGANError
 from ..core.saturation import FLAG_KIND as SATURATED
 from ..core.saturation import LEFT_OUT_KIND as SATURATED_LEFT_OUT
 from ..core.solver import Snapshot
+from ..io import run_record
 from . import metadata_keys as keys
 from .forms import ParameterForm, group
 from .geometry import (
@@ -45,6 +46,7 @@ from .layer_info import (
     leading_axes_text,
     leading_index,
     pixel_size_nm_from_layer,
+    source_file,
     stack_problem,
     time_axis_note,
 )
@@ -86,6 +88,8 @@ class RunState:
     detached: bool = False
     outcome: RunOutcome | None = None
     layers: dict[str, Image] = field(default_factory=dict)
+    dark_layer: Image | None = None
+    plane: tuple[int, ...] = ()
 
 
 #: the colour of each kind of flagged camera pixel (RGBA)
@@ -478,7 +482,8 @@ class FluoGANWidget(QWidget):
             return False
         if whole and roi.n_pixels > LARGE_ROI_PX and not self.confirm_large_roi(roi):
             return False
-        self._start(layer, frames, index, roi, config, dark_frames)
+        dark_layer = None if dark_frames is None else self.dark_box.value
+        self._start(layer, frames, index, roi, config, dark_frames, dark_layer)
         return True
 
     def _start(
@@ -489,6 +494,7 @@ class FluoGANWidget(QWidget):
         roi: Roi,
         config: Any,
         dark_frames: np.ndarray | None = None,
+        dark_layer: Image | None = None,
     ) -> None:
         suffix = f" [{leading_axes_text(index, layer.axis_labels)}]" if index else ""
         live: dict[str, Any] = {k: getattr(config, k) for k in LIVE_PARAMETERS}
@@ -507,6 +513,8 @@ class FluoGANWidget(QWidget):
             meter=RateMeter(config.iterations),
             progress=progress(total=config.iterations, desc="FluoGAN"),
             live=live,
+            dark_layer=dark_layer,
+            plane=tuple(index),
         )
         self.state = state
         self.loss_plot.clear(config.iterations)
@@ -749,8 +757,25 @@ class FluoGANWidget(QWidget):
             )
 
     def _attach_config(self, snap: Snapshot, state: RunState) -> None:
+        """The run's config, losses and run record (the stack and dark stack files, the
+        planes) on its result layers, where the writer saves them with the image."""
         config = snap.config.to_dict()
+
+        def file_of(layer: Image | None) -> str | None:
+            if layer is None:
+                return None
+            return source_file(layer.source.path, layer.metadata)
+
+        record = run_record(
+            file_of(state.layer),
+            file_of(state.dark_layer),
+            (state.layer.metadata or {}).get("channel"),
+            state.plane,
+            snap.describe_model(sep="; "),
+            snap.iteration,
+        )
         for layer in state.layers.values():
+            layer.metadata[keys.RUN] = record
             layer.metadata[keys.CONFIG] = config
             layer.metadata[keys.LOSSES] = dict(snap.losses)
             layer.metadata[keys.ELAPSED_S] = snap.elapsed
