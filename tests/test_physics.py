@@ -71,6 +71,12 @@ def test_separable_path_under_drift_agrees_with_the_fft_path(margin):
     point[sep.fine_shape[0] // 2, sep.fine_shape[1] // 2] = 1.0
     still = PsiOperator(gaussian, 100.0, 4, (10, 8), margin=margin)
     assert (sep(point) - still(point)).abs().max() > 0.05 * still(point).max()
+    # where one product per row would cost more than the FFT (a wide field, a long
+    # path), the FFT path takes it
+    rows = np.zeros((13, 13))
+    rows[::2, 6] = 1.0 / 7
+    assert not PsiOperator(gaussian, 100.0, 4, (200, 200), drift_kernel=rows).separable
+    assert PsiOperator(gaussian, 100.0, 4, (200, 200)).separable  # still: always products
 
 
 def test_fft_size_is_the_smallest_even_5_smooth_size():
