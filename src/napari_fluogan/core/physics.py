@@ -164,7 +164,7 @@ class PsiOperator:
     def separable_factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(A_y, A_x)`` with ``Psi X = A_y X A_x^T`` (margin included), or None when
         the PSF is not separable or a drift path makes ``Psi`` a sum of such products."""
-        if not self.separable or len(self._terms) != 1 or self.drift_kernel is not None:
+        if not self.separable or self.drift_kernel is not None:
             return None
         a_y, a_x, _, _ = self._terms[0]
         return a_y, a_x

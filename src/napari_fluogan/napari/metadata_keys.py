@@ -2,8 +2,9 @@
 
 The widget writes them; Compare methods (the PSF shape of FluoGAN's last run on a
 stack) and the writer (the run's config and run record into the TIFF) read them back;
-the reader puts a saved result's config and run record back under the same keys. They are part
-of what a saved session or a script sees, so their values do not change.
+the reader puts a saved result's config and run record back under the same keys.
+They are part of what a saved session or a script sees, so their values do not
+change.
 """
 
 CONFIG = "fluogan_config"  # the run's FluoGANConfig as a dict
