@@ -6,7 +6,9 @@ excess in 30 % of the frames), of amplitudes drawn relative to the structure's
 brightest mean pixel above the field's dimmest: ``strong`` 0.3-3 times (hot) and
 0.5-2 times (noisy), ``weak`` 0.05-0.3 times; or, ``dead``, all of them dead (reading
 the offset and the read noise), drawn among the brightest fifth of the field's pixels
-(on the structure, where a hole does harm), or ``dead-anywhere``, drawn among all.
+(on the structure, where a hole does harm), or ``dead-anywhere``, drawn among all;
+``dead-column``, whole columns through the structure, or ``dead-cluster``, 2 x 2 blocks
+on it.
 Cell: smallest resolved separation nm / worst counting control (``!``: split) / PSNR
 dB. "kept": FluoGAN with every pixel fitted (``leave_out_defective_pixels = False``);
 "found": defective pixels the default run left out, of those planted, and how many it
@@ -39,8 +41,9 @@ from napari_fluogan.core.solver import prepare_photons
 from napari_fluogan.core.trend import TemporalTrend
 
 AMPLITUDES = {"strong": ((0.3, 3.0), (0.5, 2.0)), "weak": ((0.05, 0.3), (0.05, 0.3))}
-#: the defect kinds made of dead pixels: on the structure, anywhere
-DEAD = ("dead", "dead-anywhere")
+#: the defect kinds made of dead pixels: on the structure, anywhere, whole columns,
+#: 2 x 2 clusters on the structure
+DEAD = ("dead", "dead-anywhere", "dead-column", "dead-cluster")
 
 
 def with_defects(
@@ -50,7 +53,7 @@ def with_defects(
     rng = np.random.default_rng(seed)
     t, h, w = frames.shape
     if amplitude in DEAD:
-        return with_dead_pixels(frames, share, rng, anywhere=amplitude == DEAD[1])
+        return with_dead_pixels(frames, share, rng, amplitude)
     n = int(round(share * h * w / 2))
     where = rng.choice(h * w, size=2 * n, replace=False)
     hot, noisy = where[:n], where[n:]
@@ -65,14 +68,36 @@ def with_defects(
 
 
 def with_dead_pixels(
-    frames: np.ndarray, share: float, rng: np.random.Generator, anywhere: bool
+    frames: np.ndarray, share: float, rng: np.random.Generator, kind: str
 ) -> tuple[np.ndarray, set[tuple[int, int]]]:
-    """``frames`` (ADU) with ``share`` of the pixels dead, drawn among the brightest
-    fifth (or, ``anywhere``, among all): they read the benchmark camera's offset and
-    read noise."""
+    """``frames`` (ADU) with ``share`` of the pixels dead, reading the benchmark camera's
+    offset and read noise. ``kind`` (:data:`DEAD`): lone pixels drawn among the
+    brightest fifth (``dead``) or among all (``dead-anywhere``); whole columns,
+    the brightest ones at least three apart (``dead-column``, at least one); or
+    2 x 2 clusters whose corner is drawn among the brightest fifth (``dead-cluster``)."""
     t, h, w = frames.shape
-    pool = np.argsort(frames.mean(axis=0).ravel())[0 if anywhere else -(h * w) // 5 :]
-    where = rng.choice(pool, size=int(round(share * h * w)), replace=False)
+    n = int(round(share * h * w))
+    if n == 0:
+        return frames, set()
+    mean = frames.mean(axis=0)
+    if kind == "dead-column":
+        columns: list[int] = []
+        for c in np.argsort(mean.mean(axis=0))[::-1]:
+            # apart from each other: two columns side by side are not looked for
+            if all(abs(int(c) - k) > 2 for k in columns):
+                columns.append(int(c))
+            if len(columns) == max(1, int(round(n / h))):
+                break
+        where = np.concatenate([np.arange(h) * w + c for c in columns])
+    else:
+        pool = np.argsort(mean.ravel())[0 if kind == "dead-anywhere" else -(h * w) // 5 :]
+        if kind == "dead-cluster":
+            # corners off the last row and column, so that every cluster is whole
+            pool = pool[(pool // w < h - 1) & (pool % w < w - 1)]
+            corners = rng.choice(pool, size=max(1, n // 4), replace=False)
+            where = np.unique(np.concatenate([corners + d for d in (0, 1, w, w + 1)]))
+        else:
+            where = rng.choice(pool, size=n, replace=False)
     flat = frames.reshape(t, -1).astype(np.float64)
     flat[:, where] = CAMERA.offset_adu + rng.normal(0.0, CAMERA.read_noise_adu, (t, where.size))
     out = np.clip(np.round(flat), 0, 65535).reshape(t, h, w).astype(np.uint16)
@@ -101,7 +126,7 @@ def main() -> None:
           "counting control / PSNR dB (! control split); found = left out and planted / planted, + "
           "left out but not planted")
     print(f"{'PSF':<9}{'defects':>8}{'amplitude':>15}{'RL(mean)':>20}{'FluoGAN kept':>20}"
-          f"{'FluoGAN default':>20}{'found':>12}")
+          f"{'FluoGAN default':>20}{'found':>14}")
     for psf in args.psf:
         clean = simulate_phantom(ph, psf_from_model(psf, PSF_FWHM_NM), args.frames,
                                  photophysics, background, args.seed)
@@ -119,7 +144,7 @@ def main() -> None:
                 hits = f"{len(found & planted)} / {len(planted)} + {len(found - planted)}"
                 label = amplitude if share > 0 else "-"
                 print(f"{psf:<9}{share:>8.1%}{label:>15}" + "".join(f"{c:>20}" for c in cells)
-                      + f"{hits:>12}", flush=True)
+                      + f"{hits:>14}", flush=True)
 
 
 if __name__ == "__main__":

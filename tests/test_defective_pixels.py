@@ -11,7 +11,9 @@ import tifffile
 import torch
 
 from napari_fluogan import FluoGANConfig, reconstruct
+from napari_fluogan.core import defective_pixels as defective_pixels_module
 from napari_fluogan.core.defective_pixels import (
+    DEAD_LINE_SHARE,
     DEAD_SHARE,
     FWHM_SHARE,
     dead_pixels,
@@ -39,13 +41,14 @@ def blinking_blobs(
     defects: bool = False,
     n_frames: int = 80,
     shape=(16, 16),
-    dead: bool = False,
+    dead: tuple[tuple[int, int], ...] = (),
+    background: float = 3.0,
 ) -> np.ndarray:
-    """Two blinking emitters through a Gaussian PSF (FWHM 3.18 px) on a dim
-    background, one inside the field and one just outside its left border; ADU with
-    gain 2, offset 100, read noise 2. ``defects``: pixels :data:`HOT` with a constant
-    excess and :data:`NOISY` jumping between two levels; ``dead``: pixels :data:`DEAD`
-    read the offset and the read noise alone."""
+    """Two blinking emitters through a Gaussian PSF (FWHM 3.18 px) on a
+    ``background`` (photons; dim by default), one inside the field and one just outside
+    its left border; ADU with gain 2, offset 100, read noise 2. ``defects``: pixels
+    :data:`HOT` with a constant excess and :data:`NOISY` jumping between two levels;
+    ``dead``: pixels (e.g. :data:`DEAD`) that read the offset and the read noise alone."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
     sigma = FWHM_PX / FWHM_PER_SIGMA
@@ -55,7 +58,7 @@ def blinking_blobs(
 
     on = rng.random((2, n_frames)) < 0.4
     light = (
-        3.0
+        background
         + 200.0 * on[0, :, None, None] * spot(8.0, 9.0)
         + 400.0 * on[1, :, None, None] * spot(6.0, -1.2)
     )
@@ -65,9 +68,8 @@ def blinking_blobs(
             electrons[:, y, x] += 40.0
         for y, x in NOISY:
             electrons[:, y, x] += 60.0 * (rng.random(n_frames) < 0.3)
-    if dead:
-        for y, x in DEAD:
-            electrons[:, y, x] = 0.0
+    for y, x in dead:
+        electrons[:, y, x] = 0.0
     frames = 100.0 + 2.0 * electrons + rng.normal(0.0, 2.0, electrons.shape)
     return np.round(frames).astype(np.uint16)
 
@@ -108,7 +110,7 @@ def test_hot_and_noisy_pixels_are_found():
 def test_dead_pixels_are_found_side_by_side_and_nowhere_else():
     # a dead pixel must read under a tenth of its neighbours' light by six standard
     # errors: these dim, blinking emitters need a few hundred frames
-    mean, variance = statistics(blinking_blobs(dead=True, n_frames=300))
+    mean, variance = statistics(blinking_blobs(dead=DEAD, n_frames=300))
     mask = dead_pixels(mean, variance, 300, FWHM_PX)
     assert mask is not None
     assert sorted(map(tuple, torch.nonzero(mask).tolist())) == sorted(DEAD)
@@ -116,6 +118,58 @@ def test_dead_pixels_are_found_side_by_side_and_nowhere_else():
         assert dead_pixels(*statistics(blinking_blobs(seed, n_frames=300)), 300, FWHM_PX) is None
     # a PSF of 2 pixels can leave nearly as dark holes between its pixels: not looked for
     assert dead_pixels(mean, variance, 300, 2.4) is None
+
+
+#: a dead column through the inner emitter, from the top border, and a 2 x 2 cluster
+#: beside the outer one: pixels with two dead neighbours
+DEAD_COLUMN = tuple((y, 9) for y in range(0, 12))
+DEAD_CLUSTER = ((5, 1), (5, 2), (6, 1), (6, 2))
+
+
+def test_dead_columns_and_clusters_are_found():
+    planted = DEAD_COLUMN + DEAD_CLUSTER
+    # on a field lit by a background of 30 photons, every dead pixel can be told
+    mean, variance = statistics(blinking_blobs(dead=planted, n_frames=300, background=30.0))
+    mask = dead_pixels(mean, variance, 300, FWHM_PX)
+    assert mask is not None
+    assert sorted(map(tuple, torch.nonzero(mask).tolist())) == sorted(planted)
+    # on the dim background where the emitter's light is enough (the column's middle:
+    # the cluster's far side lies in the outer emitter's steep flank, where a pixel
+    # cannot be judged, and its near side has no other neighbour to be judged by), and
+    # nothing else
+    mean, variance = statistics(blinking_blobs(dead=planted, n_frames=300))
+    found = set(map(tuple, torch.nonzero(dead_pixels(mean, variance, 300, FWHM_PX)).tolist()))
+    assert {(y, 9) for y in range(6, 11)} <= found <= set(planted)
+    for seed in range(3):
+        clean = statistics(blinking_blobs(seed, n_frames=300, background=30.0))
+        assert dead_pixels(*clean, 300, FWHM_PX) is None
+
+
+def _two_lines(gap_px: float, fwhm_px: float) -> torch.Tensor:
+    """Noiseless light (17 x 17 camera pixels) of two lines along x, ``gap_px`` apart,
+    through a Gaussian of ``fwhm_px``, integrated over pixels along y."""
+    sigma = fwhm_px / FWHM_PER_SIGMA
+    edges = torch.arange(18, dtype=torch.float64)
+    profile = torch.zeros(17, dtype=torch.float64)
+    for centre in (8.5 - gap_px / 2, 8.5 + gap_px / 2):
+        cdf = 0.5 * (1 + torch.erf((edges - centre) / (sigma * math.sqrt(2.0))))
+        profile += cdf[1:] - cdf[:-1]
+    return profile[:, None].expand(17, 17).clone()
+
+
+def test_a_groove_of_light_between_two_lines_is_not_a_dead_row(monkeypatch):
+    # the worst case of the search behind DEAD_LINE_SHARE: a Gaussian as sharp as the
+    # margin allows leaves a groove one pixel wide whose pixels each have two dark
+    # neighbours along it, like a dead row's
+    fwhm_px = 2.0
+    light = _two_lines(6.0, fwhm_px)
+    groove = float(light[8, 8]) / float(light[7, 8])
+    assert DEAD_LINE_SHARE < groove < DEAD_SHARE
+    assert dead_pixels(light, light, 10**8, fwhm_px / FWHM_SHARE) is None
+    # judged at the lone pixels' share, the whole groove would read dead
+    monkeypatch.setattr(defective_pixels_module, "DEAD_LINE_SHARE", DEAD_SHARE)
+    mask = dead_pixels(light, light, 10**8, fwhm_px / FWHM_SHARE)
+    assert mask is not None and bool(mask[8, 1:-1].all())
 
 
 def _ring_of_light(radius_px: float, n_sources: int, fwhm_px: float) -> torch.Tensor:
@@ -185,7 +239,7 @@ def test_a_run_leaves_dead_pixels_out_instead_of_fitting_a_hole():
                         psf_fwhm_nm=318.0, use_critic=False, psf_model="gaussian",
                         iterations=150, device="cpu")
     clean = reconstruct(blinking_blobs(n_frames=300), cfg)
-    frames = blinking_blobs(dead=True, n_frames=300)
+    frames = blinking_blobs(dead=DEAD, n_frames=300)
     dead = reconstruct(frames, cfg)
     kept = reconstruct(frames, cfg.replace(leave_out_defective_pixels=False))
     assert dead.info["dead_pixels"] == 3 and dead.info["defective_pixels"] == 0
@@ -238,3 +292,20 @@ def test_pixels_beside_saturated_ones_are_not_called_noisy():
     saturated = saturated_pixels(photons)
     assert saturated is not None
     assert defective_pixels(mean, variance, 60, FWHM_PX, saturated) is None
+
+
+def test_an_offset_entered_too_high_makes_no_groove_dead(monkeypatch):
+    # two lines 6 pixels apart on a background of 3 photons, read with an offset 5
+    # photons too high: the groove between them reads below zero, as a dead pixel would
+    # read were the offset right; a dead pixel reads the error itself
+    light = 100.0 * _two_lines(6.0, 2.5) + 3.0 - 5.0
+    assert float(light[8, 8]) < 0.0
+    assert dead_pixels(light, light.abs(), 10**4, 2.5 / FWHM_SHARE) is None
+    dead = light.clone()
+    dead[6, 3] = -5.0  # on a line's flank
+    mask = dead_pixels(dead, dead.abs(), 10**4, 2.5 / FWHM_SHARE)
+    assert mask is not None and torch.nonzero(mask).tolist() == [[6, 3]]
+    # measured from zero instead of the field's dark level, the groove is a dead row
+    monkeypatch.setattr(defective_pixels_module, "dark_level", lambda mean: 0.0)
+    mask = dead_pixels(light, light.abs(), 10**4, 2.5 / FWHM_SHARE)
+    assert mask is not None and bool(mask[8, 1:-1].all())

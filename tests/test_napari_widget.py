@@ -549,7 +549,7 @@ def test_hot_and_dead_pixels_are_left_out_unless_unticked(make_napari_viewer, qt
     from .test_defective_pixels import DEAD, HOT, NOISY, blinking_blobs
 
     viewer = make_napari_viewer()
-    viewer.add_image(blinking_blobs(defects=True, dead=True, n_frames=300), name="hot")
+    viewer.add_image(blinking_blobs(defects=True, dead=DEAD, n_frames=300), name="hot")
     widget = FluoGANWidget(viewer)
     fast_settings(widget, iterations=4, every=2)
     assert widget.form.leave_out_defective_pixels.value  # the default

@@ -38,12 +38,19 @@ within two pixels. Over random sources, lines, rings and holes through Gaussian 
 Airy PSFs of 2 to 3 pixels FWHM (the given FWHM at :data:`FWHM_SHARE`), the dimmest
 pixel of light under that condition read 0.16 of its dimmest neighbour or more (a ring
 of sources through the Airy pattern's dark ring; 0.10 with a Gaussian of 2 pixels were
-the neighbour share 0.05). Two dead pixels side by side are each judged against their
-dimmest neighbour that is not dead. Along the ROI's border a pixel is judged
-by its three neighbours inside (in the same search, the worst case was then 0.15). A
-narrower PSF allows darker holes, so dead pixels are looked for only where the PSF
-spans :data:`MIN_DEAD_FWHM_PX` pixels. The four corners are not tested, nor pixels with
-two dead neighbours or more (a dead column or cluster).
+the neighbour share 0.05). Dead pixels side by side are each judged against their
+dimmest neighbour that is not dead: a pixel with one dead neighbour (a pair) as a lone
+one, a pixel with two (in a dead column or a 2 x 2 cluster) at
+:data:`DEAD_LINE_SHARE`, because between two lines light can leave a groove one pixel
+wide whose pixels have two dark neighbours along it (it read 0.089 of its sides at
+the least, a Gaussian of 2 pixels FWHM and lines 6 pixels apart; 0.22 through an Airy
+pattern). Along the ROI's border a pixel is judged by its three neighbours inside (in
+the same search, the worst case was then 0.15), and with one dead neighbour as a
+column is. A narrower PSF allows darker holes, so dead pixels are looked for only where
+the PSF spans :data:`MIN_DEAD_FWHM_PX` pixels. The four corners are not tested, nor
+pixels with three dead neighbours or more (inside a block of 3 x 3 or a column two
+pixels wide). Light is measured from zero, or from the field's dark level where that
+reads below zero (an offset entered too high, which lowers a groove below zero).
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ import torch
 
 from .psf import FWHM_PER_SIGMA
 from .saturation import restore_clipped
+from .signal_level import dark_level
 from .trend import TemporalTrend
 
 #: the kind of flagged pixel (``Snapshot.flagged_pixels``) these are
@@ -75,6 +83,11 @@ Z_SCORE = 6.0
 DEAD_SHARE = 0.1
 #: ... where that neighbour holds this share of the brightest light within two pixels
 DEAD_NEIGHBOUR_SHARE = 0.1
+#: a pixel with two dark neighbours (in a dead column or cluster) reads under this
+#: share of its dimmest other neighbour: a groove of light between two lines, one pixel
+#: wide, read 0.089 of its sides at the least (a Gaussian of 2 pixels FWHM, lines 6
+#: pixels apart); through an Airy pattern, 0.2
+DEAD_LINE_SHARE = 0.05
 #: dead pixels are looked for where the PSF spans this many camera pixels at its FWHM
 #: (times :data:`FWHM_SHARE`: a given FWHM of 2.5 pixels): under it, light can leave
 #: holes nearly as dark between its pixels (0.14 of the neighbours at 1.6 pixels, 0.04
@@ -215,30 +228,51 @@ def dead_pixels(
     if min(h, w) < 3 or FWHM_SHARE * psf_fwhm_px < MIN_DEAD_FWHM_PX:
         return None
     inf = float("inf")
+    # a dead pixel reads the offset. Where the field's dimmest part reads under it (an
+    # offset entered too high), light is measured from there: read from zero, a groove
+    # between two lines, lowered by the error, reads as nothing
+    mean = mean - min(dark_level(mean), 0.0)
     # beyond the border, a neighbour never is the dimmest
     neighbours = _four_neighbours(mean, inf)
     brightest = torch.nn.functional.max_pool2d(mean[None, None], 5, stride=1, padding=2)[0, 0]
-    # the difference's noise: the pixel's (at least its shot noise, were it light) and
-    # the neighbour's, scaled
+    neighbour_variances = _four_neighbours(variance, 0.0)
+    inside = torch.zeros_like(mean, dtype=torch.bool)
+    inside[1:-1, 1:-1] = True
+    # the pixel's own noise: at least its shot noise, were it light
     own = torch.maximum(variance, mean.clamp_min(0.0))
-    noisiest = _four_neighbours(variance, 0.0).max(dim=0).values
-    standard_error = ((own + DEAD_SHARE**2 * noisiest) / n_frames).sqrt()
 
-    def reads_dead(reference: torch.Tensor) -> torch.Tensor:
+    def reads_dead(index: torch.Tensor, share: float | torch.Tensor) -> torch.Tensor:
+        """Whether each pixel reads under ``share`` of its neighbour ``index`` (1, h, w:
+        0-3, as :func:`_four_neighbours` orders them), by :data:`Z_SCORE` standard
+        errors of the difference (the pixel's noise and the neighbour's, scaled), where
+        that neighbour holds :data:`DEAD_NEIGHBOUR_SHARE` of the light around."""
+        reference = neighbours.gather(0, index)[0]
+        reference_variance = neighbour_variances.gather(0, index)[0]
+        standard_error = ((own + share**2 * reference_variance) / n_frames).sqrt()
         return (
             reference.isfinite()
             & (reference > 0)
             & (reference >= DEAD_NEIGHBOUR_SHARE * brightest)
-            & (mean < DEAD_SHARE * reference - Z_SCORE * standard_error)
+            & (mean < share * reference - Z_SCORE * standard_error)
         )
 
-    # two dead pixels side by side each have a dead neighbour: candidates are judged
-    # against their second dimmest neighbour, then confirmed against the dimmest one
-    # that is not a candidate itself (for a lone pixel, its dimmest)
-    candidates = reads_dead(neighbours.sort(dim=0).values[1])
+    # Dead pixels side by side have dead neighbours. Candidates may have one dark
+    # neighbour, judged against the next at DEAD_SHARE; inside the field, two (a column,
+    # a 2 x 2 cluster), judged against the third at DEAD_LINE_SHARE: between two lines
+    # light can leave a groove one pixel wide, whose pixels have two dark neighbours
+    # along it. A candidate is then judged against its dimmest neighbour that is not a
+    # candidate itself, at DEAD_SHARE where that leaves three neighbours or more (a
+    # lone pixel, one of a pair), at DEAD_LINE_SHARE where it leaves two (a column, a
+    # cluster; on the border, where a groove's end has one dark neighbour, a pair)
+    order = neighbours.argsort(dim=0)
+    candidates = reads_dead(order[1:2], DEAD_SHARE) | (
+        inside & reads_dead(order[2:3], DEAD_LINE_SHARE)
+    )
     beside = _four_neighbours(candidates.to(mean.dtype), 0.0) > 0
-    live = neighbours.masked_fill(beside, inf).min(dim=0).values
-    mask = candidates & reads_dead(live)
+    left = neighbours.isfinite().sum(dim=0) - beside.sum(dim=0)
+    share = torch.where(left >= 3, DEAD_SHARE, DEAD_LINE_SHARE)
+    live = neighbours.masked_fill(beside, inf).argmin(dim=0, keepdim=True)
+    mask = candidates & (left >= 2) & reads_dead(live, share)
     mask[[0, 0, -1, -1], [0, -1, 0, -1]] = False  # a corner has two neighbours: not tested
     if saturated is not None:
         mask &= ~saturated
