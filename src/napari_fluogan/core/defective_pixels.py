@@ -86,7 +86,7 @@ DEAD_NEIGHBOUR_SHARE = 0.1
 #: a pixel with two dark neighbours (in a dead column or cluster) reads under this
 #: share of its dimmest other neighbour: a groove of light between two lines, one pixel
 #: wide, read 0.089 of its sides at the least (a Gaussian of 2 pixels FWHM, lines 6
-#: pixels apart); through an Airy pattern, 0.2
+#: pixels apart); through an Airy pattern, 0.22
 DEAD_LINE_SHARE = 0.05
 #: dead pixels are looked for where the PSF spans this many camera pixels at its FWHM
 #: (times :data:`FWHM_SHARE`: a given FWHM of 2.5 pixels): under it, light can leave
