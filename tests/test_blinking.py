@@ -8,7 +8,12 @@ from napari_fluogan.core.blinking import (
     on_time_fractions,
     simulate_blinking,
 )
-from napari_fluogan.core.phantoms import BeadPhantom, FilamentPhantom, LinePairEmitters
+from napari_fluogan.core.phantoms import (
+    BeadPhantom,
+    FilamentPhantom,
+    LinePairEmitters,
+    RingPhantom,
+)
 from napari_fluogan.core.psf import AiryPSF, GaussianPSF
 from napari_fluogan.core.simulate import line_pair_phantom
 
@@ -126,3 +131,23 @@ def test_stratified_bars_are_solid_across_their_width():
             assert len(inside) == round(expected)
     assert spreads[True] < 0.1
     assert spreads[False] > 2 * spreads[True]
+
+
+def test_ring_phantom_pairs_each_ring_with_a_solid_disc_of_equal_light():
+    """Rings show their hole in the ground truth and their control discs none, and each
+    disc carries as many emitters as its ring (the same total brightness)."""
+    from napari_fluogan.core.metrics import evaluate_rings
+
+    ph = RingPhantom(diameters_nm=(420.0, 240.0, 150.0))
+    pts = ph.sample_emitters(np.random.default_rng(4), 1.0)
+    for d, ring, disc in zip(ph.diameters_nm, ph.centres_nm(), ph.centres_nm(True), strict=True):
+        r_ring = np.hypot(*(pts - ring).T)
+        r_disc = np.hypot(*(pts - disc).T)
+        n = ph.emitters_per_ring(d, 1.0)
+        assert (r_ring <= d / 2).sum() == n == (r_disc <= d / 2).sum()
+        assert r_ring[r_ring <= d / 2].min() >= d / 2 - ph.wall_nm - 1e-9  # hollow
+        assert r_disc[r_disc <= d / 2].min() < 0.1 * d  # filled to the middle
+    sim = simulate_blinking(ph, GaussianPSF(318.0), n_frames=5, density_per_nm=1.0)
+    assert sim.frames.shape[1:] == (20, 30)
+    for r in evaluate_rings(sim.truth, 25.0, ph):
+        assert r.contrast >= 0.4 and r.control_contrast < 0.2

@@ -5,13 +5,17 @@ from scipy.ndimage import gaussian_filter
 from napari_fluogan.core.metrics import (
     controls_intact,
     evaluate_pairs,
+    evaluate_rings,
     frc_resolution_nm,
+    hole_contrast,
     psnr,
     smallest_resolved_nm,
+    smallest_ring_nm,
     split_contrast,
     split_halves,
     ssim,
 )
+from napari_fluogan.core.phantoms import RingPhantom
 from napari_fluogan.core.simulate import Bar, line_pair_phantom
 
 PAIRS = (300.0, 210.0, 150.0, 120.0)
@@ -90,3 +94,53 @@ def test_psnr_and_ssim():
     assert psnr(noisy, truth, rescale=False) > psnr(noisier, truth, rescale=False) + 5
     assert 0 < ssim(noisier, truth) < ssim(noisy, truth) < 1
     assert ssim(noisy, truth, rescale=False) < 0.99
+
+
+def _round_object(diameter_nm: float, hole_nm: float, hole_level: float, px: float = 25.0):
+    """A 40 x 40 px image holding a disc of ``diameter_nm`` whose middle (``hole_nm``
+    across) is at ``hole_level`` of the rest, centred at (500, 500) nm."""
+    c = (np.arange(40) + 0.5) * px - 500.0
+    r = np.hypot(*np.meshgrid(c, c, indexing="ij"))
+    image = (r <= diameter_nm / 2).astype(float)
+    image[r < hole_nm / 2] = hole_level
+    return image
+
+
+def test_hole_contrast_reads_holes_and_not_discs():
+    centre = (500.0, 500.0)
+    assert hole_contrast(_round_object(400, 0, 1.0), 25.0, centre, 400) == pytest.approx(0.0)
+    ring = hole_contrast(_round_object(400, 300, 0.0), 25.0, centre, 400)
+    assert ring > 0.9
+    half = hole_contrast(_round_object(400, 200, 0.5), 25.0, centre, 400)
+    assert 0.4 < half < 0.6  # the middle averages the hole's level (and a little rim)
+    # a one-pixel pit in a disc is noise, not a hole: the middle is averaged over D / 4
+    pit = _round_object(400, 0, 1.0)
+    pit[19:21, 19:21] = 0.0
+    assert hole_contrast(pit, 25.0, centre, 400) < 0.2
+    # blurred through a PSF wider than the hole, a ring's hole fades
+    blurred = gaussian_filter(_round_object(200, 100, 0.0), 300 / 2.355 / 25.0)
+    assert hole_contrast(blurred, 25.0, centre, 200) < 0.2
+
+
+def test_rings_need_their_counting_disc_whole():
+    ph = RingPhantom(diameters_nm=(480.0, 300.0, 150.0))
+    image = np.zeros((80, 120))
+    c = (np.arange(120) + 0.5) * 25.0
+    yy, xx = np.meshgrid((np.arange(80) + 0.5) * 25.0, c, indexing="ij")
+    for d, ring, disc in zip(ph.diameters_nm, ph.centres_nm(), ph.centres_nm(True), strict=True):
+        image[np.hypot(yy - ring[0], xx - ring[1]) <= d / 2] = 1.0
+        image[np.hypot(yy - ring[0], xx - ring[1]) < d / 2 - 50.0] = 0.0
+        image[np.hypot(yy - disc[0], xx - disc[1]) <= d / 2] = 1.0
+    res = evaluate_rings(image, 25.0, ph, psf_fwhm_nm=318.0)
+    assert [r.control_counts for r in res] == [False, True, True]
+    assert smallest_ring_nm(res) == 150.0
+    # a hole punched in the 300 nm disc (narrower than the FWHM) voids that ring and all
+    # below it; one in the 480 nm disc (wider) is reported but does not count
+    y, x = ph.centres_nm(True)[1]
+    image[np.hypot(yy - y, xx - x) < 75.0] = 0.0
+    y, x = ph.centres_nm(True)[0]
+    image[np.hypot(yy - y, xx - x) < 150.0] = 0.0
+    res = evaluate_rings(image, 25.0, ph, psf_fwhm_nm=318.0)
+    assert res[0].control_contrast > 0.5 and res[0].control_intact
+    assert not res[1].control_intact
+    assert smallest_ring_nm(res) == 480.0

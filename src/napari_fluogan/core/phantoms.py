@@ -204,3 +204,66 @@ class BeadPhantom:
         if not chunks:
             return np.zeros((0, 2))
         return np.concatenate(chunks, axis=0)
+
+
+def _spiral_disc(
+    rng: np.random.Generator, n: int, r_inner_nm: float, r_outer_nm: float
+) -> np.ndarray:
+    """``n`` offsets (y, x) nm spread evenly over an annulus (a disc where the inner
+    radius is 0): a sunflower spiral, equal area per emitter, turned at random and
+    jittered by a fifth of the spacing, so the shape is solid at every scale (random
+    uniform positions clump, and a clumped disc reads as hollow or split)."""
+    if n == 0:
+        return np.zeros((0, 2))
+    k = np.arange(n) + rng.uniform(-0.2, 0.2, n)
+    area_share = np.clip((k + 0.5) / n, 0.0, 1.0)
+    r = np.sqrt(r_inner_nm**2 + (r_outer_nm**2 - r_inner_nm**2) * area_share)
+    golden = math.pi * (3.0 - math.sqrt(5.0))
+    phi = rng.uniform(0.0, 2 * math.pi) + golden * np.arange(n)
+    return np.stack([r * np.sin(phi), r * np.cos(phi)], axis=1)
+
+
+@dataclass(frozen=True)
+class RingPhantom:
+    """Rings (hollow circles: vesicles, coated pits, pores), each over a solid disc.
+
+    Column k holds a ring of outer diameter ``diameters_nm[k]`` with a wall
+    ``wall_nm`` thick (top row) and, below it, its negative control: a solid disc of
+    the same outer diameter and the same number of emitters (same total brightness).
+    A method that shows the ring's hole has resolved it; one that shows a hole in the
+    disc has invented it. Centres are ``spacing_nm`` apart, so neighbours do not
+    overlap through the PSF. A ring gets as many emitters as a 100 nm line of the same
+    area (``density_per_nm * area / 100 nm``).
+    """
+
+    diameters_nm: tuple[float, ...] = (480.0, 420.0, 360.0, 300.0, 240.0, 180.0, 150.0)
+    wall_nm: float = 50.0
+    spacing_nm: float = 1000.0
+
+    @property
+    def height_nm(self) -> float:
+        return 2 * self.spacing_nm
+
+    @property
+    def width_nm(self) -> float:
+        return len(self.diameters_nm) * self.spacing_nm
+
+    def centres_nm(self, control: bool = False) -> list[tuple[float, float]]:
+        """(y, x) centres of the rings, or of their control discs."""
+        y = (1.5 if control else 0.5) * self.spacing_nm
+        return [(y, (k + 0.5) * self.spacing_nm) for k in range(len(self.diameters_nm))]
+
+    def emitters_per_ring(self, diameter_nm: float, density_per_nm: float) -> int:
+        r_out = diameter_nm / 2
+        r_in = max(r_out - self.wall_nm, 0.0)
+        return int(round(density_per_nm * math.pi * (r_out**2 - r_in**2) / 100.0))
+
+    def sample_emitters(self, rng: np.random.Generator, density_per_nm: float) -> np.ndarray:
+        chunks = []
+        rings, discs = self.centres_nm(), self.centres_nm(control=True)
+        for d, ring, disc in zip(self.diameters_nm, rings, discs, strict=True):
+            n = self.emitters_per_ring(d, density_per_nm)
+            r_in = max(d / 2 - self.wall_nm, 0.0)
+            chunks.append(np.asarray(ring) + _spiral_disc(rng, n, r_in, d / 2))
+            chunks.append(np.asarray(disc) + _spiral_disc(rng, n, 0.0, d / 2))
+        return np.concatenate(chunks, axis=0)
