@@ -147,7 +147,7 @@ def test_ring_phantom_pairs_each_ring_with_a_solid_disc_of_equal_light():
         assert (r_ring <= d / 2).sum() == n == (r_disc <= d / 2).sum()
         assert r_ring[r_ring <= d / 2].min() >= d / 2 - ph.wall_nm - 1e-9  # hollow
         assert r_disc[r_disc <= d / 2].min() < 0.1 * d  # filled to the middle
-    sim = simulate_blinking(ph, GaussianPSF(318.0), n_frames=5, density_per_nm=1.0)
+    sim = simulate_blinking(ph, GaussianPSF(318.0), n_frames=40, density_per_nm=1.0)
     assert sim.frames.shape[1:] == (20, 30)
     for r in evaluate_rings(sim.truth, 25.0, ph):
         assert r.contrast >= 0.4 and r.control_contrast < 0.2

@@ -61,3 +61,16 @@ def test_quality_commands_fail_with_one_line(tmp_path, capsys):
               "--out", str(tmp_path / "b.tif")])
     err = capsys.readouterr().err
     assert "Gaussian PSF model" in err and err.count("\n") == 1
+
+
+def test_simulate_rings(tmp_path):
+    from napari_fluogan.core.metrics import evaluate_rings
+    from napari_fluogan.core.phantoms import RingPhantom
+
+    path = tmp_path / "rings.tif"
+    assert main(["simulate", "--model", "blinking", "--phantom", "rings", "--density-per-nm",
+                 "1", "--frames", "40", "--out", str(path)]) == 0
+    assert read_stack(path).frames.shape == (40, 20, 70)
+    truth, _, truth_px = read_tiff(path.with_name("rings_truth.tif"))
+    res = evaluate_rings(truth, truth_px, RingPhantom())
+    assert min(r.contrast for r in res) > 0.4 and max(r.control_contrast for r in res) < 0.2

@@ -16,7 +16,7 @@ import numpy as np
 from .core.errors import FluoGANError
 from .core.psf import PSF_MODELS
 
-PHANTOMS = ("line-pairs", "filaments", "beads")
+PHANTOMS = ("line-pairs", "filaments", "beads", "rings")
 MODELS = ("double-poisson", "blinking")
 
 
@@ -27,7 +27,8 @@ def add_simulate_options(sim: argparse.ArgumentParser) -> None:
                      help="double-poisson: the engine's own model; blinking: emitters with "
                      "exponential on/off times, bleaching and a real camera")
     grp.add_argument("--phantom", choices=PHANTOMS, default="line-pairs",
-                     help="line pairs with control bars, random filaments, or beads")
+                     help="line pairs with control bars, random filaments, beads, or rings "
+                     "(480-150 nm) each over a solid disc of the same light")
     grp.add_argument("--regime", choices=("bright", "dim"), default="bright",
                      help="blinking model: tens (bright) or a few (dim) photons per emitter "
                      "per frame")
@@ -39,13 +40,15 @@ def add_simulate_options(sim: argparse.ArgumentParser) -> None:
 
 def make_phantom(name: str, seed: int):
     """The emitter phantom of a ``--phantom`` name."""
-    from .core.phantoms import BeadPhantom, FilamentPhantom, LinePairEmitters
+    from .core.phantoms import BeadPhantom, FilamentPhantom, LinePairEmitters, RingPhantom
     from .core.simulate import line_pair_phantom
 
     if name == "line-pairs":
         return LinePairEmitters(line_pair_phantom())
     if name == "filaments":
         return FilamentPhantom(seed=seed)
+    if name == "rings":
+        return RingPhantom()
     return BeadPhantom(seed=seed)
 
 
