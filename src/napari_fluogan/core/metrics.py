@@ -114,8 +114,25 @@ def split_contrast(
     return float(best)
 
 
+class _AgainstControl:
+    """A structure's contrast held against its negative control's: resolved where the
+    contrast reaches :data:`RESOLVED_DIP` and the control, if it counts, stays below."""
+
+    contrast: float
+    control_contrast: float
+    control_counts: bool
+
+    @property
+    def control_intact(self) -> bool:
+        return not self.control_counts or self.control_contrast < RESOLVED_DIP
+
+    @property
+    def resolved(self) -> bool:
+        return self.contrast >= RESOLVED_DIP and self.control_intact
+
+
 @dataclass(frozen=True)
-class PairResult:
+class PairResult(_AgainstControl):
     """Contrast of one line pair, and of its control bar (always measured).
 
     ``control_counts``: whether the control is held against the method (bar narrower
@@ -126,14 +143,6 @@ class PairResult:
     contrast: float
     control_contrast: float
     control_counts: bool = True
-
-    @property
-    def control_intact(self) -> bool:
-        return not self.control_counts or self.control_contrast < RESOLVED_DIP
-
-    @property
-    def resolved(self) -> bool:
-        return self.contrast >= RESOLVED_DIP and self.control_intact
 
 
 def evaluate_pairs(
@@ -160,7 +169,7 @@ def evaluate_pairs(
     return results
 
 
-def _smallest_resolved(results: list, sizes: list[float]) -> float | None:
+def _smallest_resolved(results: list[_AgainstControl], sizes: list[float]) -> float | None:
     """Smallest size such that every result of that size or larger is resolved."""
     best = None
     for size, r in sorted(zip(sizes, results, strict=True), key=lambda sr: -sr[0]):
@@ -231,7 +240,7 @@ def hole_contrast(
 
 
 @dataclass(frozen=True)
-class RingResult:
+class RingResult(_AgainstControl):
     """Hole contrast of one ring and of its control disc (always measured).
 
     ``control_counts``: whether the disc is held against the method (narrower than
@@ -242,14 +251,6 @@ class RingResult:
     contrast: float
     control_contrast: float
     control_counts: bool = True
-
-    @property
-    def control_intact(self) -> bool:
-        return not self.control_counts or self.control_contrast < RESOLVED_DIP
-
-    @property
-    def resolved(self) -> bool:
-        return self.contrast >= RESOLVED_DIP and self.control_intact
 
 
 def evaluate_rings(
