@@ -1,5 +1,5 @@
-"""Quality metrics (DESIGN 6): line-pair dip contrast with negative controls, FRC,
-PSNR and SSIM.
+"""Quality metrics (DESIGN 6): line-pair dip contrast with negative controls, a
+ring's hole against its control disc's, FRC, PSNR and SSIM.
 
 Line pairs: a pair is resolved when the dip between its two maxima is >= 20 % of the
 weaker one *and* its control bar (a solid bar as wide as the pair, same total
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from .phantoms import RingPhantom
 from .simulate import LinePair
 
 RESOLVED_DIP = 0.20
@@ -254,7 +255,10 @@ class RingResult(_AgainstControl):
 
 
 def evaluate_rings(
-    image: np.ndarray, pixel_size_nm: float, phantom, psf_fwhm_nm: float | None = None
+    image: np.ndarray,
+    pixel_size_nm: float,
+    phantom: RingPhantom,
+    psf_fwhm_nm: float | None = None,
 ) -> list[RingResult]:
     """Hole contrast of each ring of a :class:`~napari_fluogan.core.phantoms.RingPhantom`
     and of its control disc."""
