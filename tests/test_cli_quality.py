@@ -63,7 +63,7 @@ def test_quality_commands_fail_with_one_line(tmp_path, capsys):
     assert "Gaussian PSF model" in err and err.count("\n") == 1
 
 
-def test_simulate_rings(tmp_path):
+def test_simulate_and_measure_rings(tmp_path, capsys):
     from napari_fluogan.core.metrics import evaluate_rings
     from napari_fluogan.core.phantoms import RingPhantom
 
@@ -74,3 +74,10 @@ def test_simulate_rings(tmp_path):
     truth, _, truth_px = read_tiff(path.with_name("rings_truth.tif"))
     res = evaluate_rings(truth, truth_px, RingPhantom())
     assert min(r.contrast for r in res) > 0.4 and max(r.control_contrast for r in res) < 0.2
+    # fluogan metrics --rings reads the same numbers from the file
+    capsys.readouterr()
+    assert main(["metrics", str(path.with_name("rings_truth.tif")), "--rings"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["smallest_ring_nm"] == 150.0 and result["discs_intact"]
+    assert [row["contrast"] for row in result["rings"]] == [round(r.contrast, 3) for r in res]
+    assert [row["diameter_nm"] for row in result["rings"]] == list(RingPhantom().diameters_nm)

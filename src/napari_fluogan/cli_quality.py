@@ -121,10 +121,12 @@ def add_quality_commands(sub) -> None:
 
     met = sub.add_parser(
         "metrics",
-        help="line-pair contrast, FRC, PSNR and SSIM",
+        help="line-pair and ring contrast, FRC, PSNR and SSIM",
         description="Quality numbers. --line-pairs IMAGE: dip contrast of each pair of the "
         "default line-pair phantom (as written by 'fluogan simulate') and of its control "
-        "bar, and the smallest resolved separation. --truth T: PSNR and SSIM of IMAGE "
+        "bar, and the smallest resolved separation. --rings IMAGE: the same for the rings "
+        "of '--phantom rings' (the hole of each ring and of its control disc). --truth T: "
+        "PSNR and SSIM of IMAGE "
         "against a ground truth of the same shape. --frc STACK: FRC resolution of a "
         "baseline computed on two half-stacks (no ground truth needed). Prints JSON.",
     )
@@ -132,6 +134,8 @@ def add_quality_commands(sub) -> None:
     met.add_argument("--truth", type=Path, help="ground truth of the same shape (.tif)")
     met.add_argument("--line-pairs", action="store_true",
                      help="measure the line pairs of the default phantom")
+    met.add_argument("--rings", action="store_true",
+                     help="measure the rings and their control discs (--phantom rings)")
     met.add_argument("--frc", type=Path, metavar="STACK",
                      help="stack for the FRC resolution (with --method)")
     met.add_argument("--method", choices=METHODS, default="rl", help="baseline for --frc")
@@ -185,9 +189,20 @@ def run_baseline_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _result_rows(results: list, size_name: str, sizes: list[float]) -> list[dict[str, object]]:
+    """JSON rows of line-pair or ring results: size, contrasts, and the verdict."""
+    return [
+        {size_name: size, "contrast": round(r.contrast, 3),
+         "control_contrast": round(r.control_contrast, 3),
+         "control_counts": r.control_counts, "resolved": r.resolved}
+        for size, r in zip(sizes, results, strict=True)
+    ]
+
+
 def run_metrics_command(args: argparse.Namespace) -> int:
     from .core import metrics
     from .core.baselines import run_baseline
+    from .core.phantoms import RingPhantom
     from .core.simulate import line_pair_phantom
     from .io import read_tiff
 
@@ -195,24 +210,25 @@ def run_metrics_command(args: argparse.Namespace) -> int:
     if args.image is None and args.frc is None:
         raise FluoGANError("Give an IMAGE (with --line-pairs or --truth) or --frc STACK.")
     if args.image is not None:
-        if not (args.line_pairs or args.truth):
-            raise FluoGANError("With an IMAGE, ask for --line-pairs and/or --truth T.tif.")
+        if not (args.line_pairs or args.rings or args.truth):
+            raise FluoGANError("With an IMAGE, ask for --line-pairs, --rings and/or --truth "
+                               "T.tif.")
         image, _, px = read_tiff(args.image)
         image = np.squeeze(image).astype(np.float64)
         px = args.pixel_size_nm or px
+        if (args.line_pairs or args.rings) and px is None:
+            raise FluoGANError("The image does not say its pixel size: give "
+                               "--pixel-size-nm (of the image's own pixels).")
         if args.line_pairs:
-            if px is None:
-                raise FluoGANError("The image does not say its pixel size: give "
-                                   "--pixel-size-nm (of the image's own pixels).")
             res = metrics.evaluate_pairs(image, px, line_pair_phantom().pairs, args.psf_fwhm_nm)
             out["smallest_resolved_nm"] = metrics.smallest_resolved_nm(res)
             out["controls_intact"] = metrics.controls_intact(res)
-            out["pairs"] = [
-                {"separation_nm": r.separation_nm, "contrast": round(r.contrast, 3),
-                 "control_contrast": round(r.control_contrast, 3),
-                 "control_counts": r.control_counts, "resolved": r.resolved}
-                for r in res
-            ]
+            out["pairs"] = _result_rows(res, "separation_nm", [r.separation_nm for r in res])
+        if args.rings:
+            rings = metrics.evaluate_rings(image, px, RingPhantom(), args.psf_fwhm_nm)
+            out["smallest_ring_nm"] = metrics.smallest_ring_nm(rings)
+            out["discs_intact"] = metrics.controls_intact(rings)
+            out["rings"] = _result_rows(rings, "diameter_nm", [r.diameter_nm for r in rings])
         if args.truth:
             truth, _, _ = read_tiff(args.truth)
             truth = np.squeeze(truth).astype(np.float64)

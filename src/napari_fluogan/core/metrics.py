@@ -185,8 +185,9 @@ def smallest_resolved_nm(results: list[PairResult]) -> float | None:
     return _smallest_resolved(results, [r.separation_nm for r in results])
 
 
-def controls_intact(results: list[PairResult]) -> bool:
-    """True when no counted control bar is split."""
+def controls_intact(results: list[_AgainstControl]) -> bool:
+    """True when no counted control (a line pair's bar, a ring's disc) is split or
+    hollowed."""
     return all(r.control_intact for r in results)
 
 
