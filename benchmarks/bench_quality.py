@@ -256,11 +256,16 @@ def overrides_from(args: argparse.Namespace) -> dict:
     return {k: _number_or_text(v) for k, v in (item.split("=", 1) for item in args.set)}
 
 
-def fmt_pairs(results: list[metrics.PairResult]) -> str:
+def fmt_contrasts(results: list, flag_every_control: bool = False) -> str:
+    """``contrast/control`` cells of line-pair or ring results: ``*`` where the control
+    counts, ``!`` where it is split (counting ones only, or every one with
+    ``flag_every_control``)."""
     cells = []
     for r in results:
         mark = "*" if r.control_counts else " "
-        flag = "!" if not r.control_intact else " "
+        split = r.control_contrast >= metrics.RESOLVED_DIP if flag_every_control else (
+            not r.control_intact)
+        flag = "!" if split else " "
         pair, ctrl = min(r.contrast, 9.99), min(r.control_contrast, 9.99)
         cells.append(f"{pair:4.2f}/{ctrl:4.2f}{mark}{flag}")
     return " ".join(cells)
@@ -327,8 +332,8 @@ def main() -> None:
             shown = f"{best:.0f}" if best is not None else "none"
             # FluoGAN rows: the PSF shape they assumed, and by what ratio auto chose it
             note = describe_psf_model(snap.config, snap.info) if snap is not None else ""
-            print(f"{method:<11} {shown:>8} {seconds:5.0f}s {quality}  {fmt_pairs(res)}  {note}",
-                  flush=True)
+            print(f"{method:<11} {shown:>8} {seconds:5.0f}s {quality}  {fmt_contrasts(res)}  "
+                  f"{note}", flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
 
 

@@ -31,6 +31,7 @@ from bench_quality import (
     PSF_FWHM_NM,
     UPSAMPLE,
     add_override_option,
+    fmt_contrasts,
     overrides_from,
     run_method,
 )
@@ -43,15 +44,6 @@ from napari_fluogan.core.psf_choice import describe_psf_model
 
 METHODS = ("truth", "mean", "rl", "sofi2", "sofi2-rl", "fluogan-l2", "fluogan")
 DEFAULT_METHODS = ("truth", "mean", "rl", "sofi2-rl", "fluogan-l2")
-
-
-def format_rings(results: list[metrics.RingResult]) -> str:
-    cells = []
-    for r in results:
-        mark = "*" if r.control_counts else " "
-        flag = "!" if r.control_contrast >= metrics.RESOLVED_DIP else " "
-        cells.append(f"{r.contrast:4.2f}/{r.control_contrast:4.2f}{mark}{flag}")
-    return " ".join(cells)
 
 
 def main() -> None:
@@ -102,8 +94,9 @@ def main() -> None:
                         else f"{'-':>5}")
                 note = describe_psf_model(snap.config, snap.info) if snap is not None else ""
                 shown = f"{best:.0f}" if best is not None else "none"
+                cells = fmt_contrasts(res, flag_every_control=True)
                 print(f"{method:<11} {shown:>5} {counted:5.2f} {worst:5.2f} {psnr} "
-                      f"{seconds:4.0f}s  {format_rings(res)}  {note}", flush=True)
+                      f"{seconds:4.0f}s  {cells}  {note}", flush=True)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
 
 

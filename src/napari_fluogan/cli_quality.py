@@ -189,13 +189,14 @@ def run_baseline_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _result_rows(results: list, size_name: str, sizes: list[float]) -> list[dict[str, object]]:
-    """JSON rows of line-pair or ring results: size, contrasts, and the verdict."""
+def _result_rows(results: list, size_name: str) -> list[dict[str, object]]:
+    """JSON rows of line-pair or ring results: size (under ``size_name``), contrasts,
+    and the verdict."""
     return [
-        {size_name: size, "contrast": round(r.contrast, 3),
+        {size_name: r.size_nm, "contrast": round(r.contrast, 3),
          "control_contrast": round(r.control_contrast, 3),
          "control_counts": r.control_counts, "resolved": r.resolved}
-        for size, r in zip(sizes, results, strict=True)
+        for r in results
     ]
 
 
@@ -223,12 +224,12 @@ def run_metrics_command(args: argparse.Namespace) -> int:
             res = metrics.evaluate_pairs(image, px, line_pair_phantom().pairs, args.psf_fwhm_nm)
             out["smallest_resolved_nm"] = metrics.smallest_resolved_nm(res)
             out["controls_intact"] = metrics.controls_intact(res)
-            out["pairs"] = _result_rows(res, "separation_nm", [r.separation_nm for r in res])
+            out["pairs"] = _result_rows(res, "separation_nm")
         if args.rings:
             rings = metrics.evaluate_rings(image, px, RingPhantom(), args.psf_fwhm_nm)
             out["smallest_ring_nm"] = metrics.smallest_ring_nm(rings)
             out["discs_intact"] = metrics.controls_intact(rings)
-            out["rings"] = _result_rows(rings, "diameter_nm", [r.diameter_nm for r in rings])
+            out["rings"] = _result_rows(rings, "diameter_nm")
         if args.truth:
             truth, _, _ = read_tiff(args.truth)
             truth = np.squeeze(truth).astype(np.float64)

@@ -124,6 +124,11 @@ class _AgainstControl:
     control_counts: bool
 
     @property
+    def size_nm(self) -> float:
+        """The structure's size: a pair's separation, a ring's diameter."""
+        raise NotImplementedError
+
+    @property
     def control_intact(self) -> bool:
         return not self.control_counts or self.control_contrast < RESOLVED_DIP
 
@@ -144,6 +149,10 @@ class PairResult(_AgainstControl):
     contrast: float
     control_contrast: float
     control_counts: bool = True
+
+    @property
+    def size_nm(self) -> float:
+        return self.separation_nm
 
 
 def evaluate_pairs(
@@ -170,19 +179,19 @@ def evaluate_pairs(
     return results
 
 
-def _smallest_resolved(results: list[_AgainstControl], sizes: list[float]) -> float | None:
+def _smallest_resolved(results: list[_AgainstControl]) -> float | None:
     """Smallest size such that every result of that size or larger is resolved."""
     best = None
-    for size, r in sorted(zip(sizes, results, strict=True), key=lambda sr: -sr[0]):
+    for r in sorted(results, key=lambda r: -r.size_nm):
         if not r.resolved:
             break
-        best = size
+        best = r.size_nm
     return best
 
 
 def smallest_resolved_nm(results: list[PairResult]) -> float | None:
     """Smallest d such that every pair at d or wider is resolved (None if none is)."""
-    return _smallest_resolved(results, [r.separation_nm for r in results])
+    return _smallest_resolved(results)
 
 
 def controls_intact(results: list[_AgainstControl]) -> bool:
@@ -254,6 +263,10 @@ class RingResult(_AgainstControl):
     control_contrast: float
     control_counts: bool = True
 
+    @property
+    def size_nm(self) -> float:
+        return self.diameter_nm
+
 
 def evaluate_rings(
     image: np.ndarray,
@@ -278,7 +291,7 @@ def evaluate_rings(
 def smallest_ring_nm(results: list[RingResult]) -> float | None:
     """Smallest diameter D such that every ring of D or wider shows its hole (and its
     counted control disc none); None if none does."""
-    return _smallest_resolved(results, [r.diameter_nm for r in results])
+    return _smallest_resolved(results)
 
 
 # ---------------------------------------------------------------------------- FRC

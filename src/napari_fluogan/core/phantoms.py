@@ -253,9 +253,12 @@ class RingPhantom:
         y = (1.5 if control else 0.5) * self.spacing_nm
         return [(y, (k + 0.5) * self.spacing_nm) for k in range(len(self.diameters_nm))]
 
+    def inner_radius_nm(self, diameter_nm: float) -> float:
+        """Radius of a ring's hole."""
+        return max(diameter_nm / 2 - self.wall_nm, 0.0)
+
     def emitters_per_ring(self, diameter_nm: float, density_per_nm: float) -> int:
-        r_out = diameter_nm / 2
-        r_in = max(r_out - self.wall_nm, 0.0)
+        r_out, r_in = diameter_nm / 2, self.inner_radius_nm(diameter_nm)
         return int(round(density_per_nm * math.pi * (r_out**2 - r_in**2) / 100.0))
 
     def sample_emitters(self, rng: np.random.Generator, density_per_nm: float) -> np.ndarray:
@@ -263,7 +266,6 @@ class RingPhantom:
         rings, discs = self.centres_nm(), self.centres_nm(control=True)
         for d, ring, disc in zip(self.diameters_nm, rings, discs, strict=True):
             n = self.emitters_per_ring(d, density_per_nm)
-            r_in = max(d / 2 - self.wall_nm, 0.0)
-            chunks.append(np.asarray(ring) + _spiral_disc(rng, n, r_in, d / 2))
+            chunks.append(np.asarray(ring) + _spiral_disc(rng, n, self.inner_radius_nm(d), d / 2))
             chunks.append(np.asarray(disc) + _spiral_disc(rng, n, 0.0, d / 2))
         return np.concatenate(chunks, axis=0)
